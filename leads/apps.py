@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class LeadsConfig(AppConfig):
+    name = "leads"
+    verbose_name = "Leads"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from . import roles
+
+        # Permissions of new models only exist after post_migrate has created them,
+        # so the groups' permissions are synchronised there, after every migrate.
+        post_migrate.connect(roles.sync_role_permissions, dispatch_uid="handoff-roles")
