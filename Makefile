@@ -21,6 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: export DEBUG ?= true
 run: export GUNICORN_CMD_ARGS ?= --reload
+run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: install
 	@scripts/ensure-services.sh redis
 	@$(BIN)/python manage.py migrate --noinput -v 0
