@@ -18,9 +18,46 @@ ROLES = (MARKETING_OPS, SALES_REP, SALES_MANAGER)
 # enforced by services and selectors; these are the coarse model permissions the admin
 # and has_perm() use.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    MARKETING_OPS: ("auth.view_user",),
-    SALES_REP: (),
-    SALES_MANAGER: ("auth.view_user",),
+    MARKETING_OPS: (
+        "auth.view_user",
+        *(
+            f"qualification.{action}_{model}"
+            for model in ("productline", "reason", "criteriaset", "checklistitem")
+            for action in ("add", "change", "view")
+        ),
+        "qualification.view_checklistanswer",
+        "leads.add_account",
+        "leads.change_account",
+        "leads.view_account",
+        "leads.add_lead",
+        "leads.change_lead",
+        "leads.view_lead",
+        "leads.view_stagechange",
+        "leads.view_touch",
+        "leads.view_engagementevent",
+    ),
+    SALES_REP: (
+        "leads.view_lead",
+        "leads.view_account",
+        "leads.add_touch",
+        "leads.view_touch",
+        "qualification.add_checklistanswer",
+        "qualification.view_checklistanswer",
+    ),
+    SALES_MANAGER: (
+        "auth.view_user",
+        "leads.view_lead",
+        "leads.change_lead",
+        "leads.view_account",
+        "leads.view_stagechange",
+        "leads.add_touch",
+        "leads.view_touch",
+        "leads.view_engagementevent",
+        "qualification.add_checklistanswer",
+        "qualification.view_checklistanswer",
+        "qualification.view_reason",
+        "qualification.view_criteriaset",
+    ),
 }
 
 
@@ -46,12 +83,21 @@ def sync_role_permissions(sender: Any = None, using: str = "default", **kwargs: 
 
 def role_of(user: Any) -> str | None:
     """The user's role for navigation and the home page; superusers count as marketing ops."""
-    if not user.is_authenticated:
-        return None
-    names = {g.name for g in user.groups.all()}
+    names = roles_of(user)
     for role in (SALES_MANAGER, MARKETING_OPS, SALES_REP):
         if role in names:
             return role
-    if user.is_superuser:
-        return MARKETING_OPS
     return None
+
+
+def roles_of(user: Any) -> frozenset[str]:
+    """The user's role names, read once per user object (guards ask many times per page)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_handoff_roles", None)
+    if cached is None:
+        cached = frozenset(g.name for g in user.groups.all())
+        if user.is_superuser:
+            cached |= {MARKETING_OPS, SALES_MANAGER}
+        user._handoff_roles = cached
+    return cached

@@ -9,3 +9,31 @@ def pytest_configure(config):
             "The test suite runs on PostgreSQL. Run `make test`, or set DATABASE_URL to a "
             f"PostgreSQL server (now: {connection.vendor})."
         )
+
+
+@pytest.fixture
+def rep(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="rita", role="Sales rep")
+
+
+@pytest.fixture
+def other_rep(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="otto", role="Sales rep")
+
+
+@pytest.fixture
+def manager(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="max", role="Sales manager")
+
+
+@pytest.fixture
+def marketing(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="mia", role="Marketing ops", is_staff=True)

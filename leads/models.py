@@ -1,0 +1,406 @@
+"""Leads and their lifecycle. State lives here; the flow lives in leads/services.py.
+
+Transition methods declare source, target, guards and permission, and change only
+fields of the lead in memory. Only leads/services.py calls them: it locks the row,
+checks input, saves, writes the audit row and schedules side effects.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from . import guards
+from .stages import CLOSED_STAGES, OPEN_STAGES, Stage
+
+
+class Account(models.Model):
+    class Segment(models.TextChoices):
+        ENTERPRISE = "enterprise", "Enterprise"
+        MID_MARKET = "mid_market", "Mid-market"
+        SMALL_BUSINESS = "small_business", "Small business"
+
+    name = models.CharField(max_length=200)
+    # Normalised (lower case, no scheme, no "www.") so "ACME.com" and "acme.com" are one.
+    domain = models.CharField(max_length=253, unique=True)
+    industry = models.CharField(max_length=80, blank=True)
+    segment = models.CharField(max_length=20, choices=Segment.choices, blank=True)
+    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 code, e.g. DE")
+    region = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(ConcurrentTransitionMixin, models.Model):
+    class Source(models.TextChoices):
+        INBOUND_FORM = "inbound_form", "Inbound form"
+        RFQ = "rfq", "RFQ"
+        WEBINAR = "webinar", "Webinar"
+        EVENT = "event", "Event"
+        OUTBOUND = "outbound", "Outbound"
+        PARTNER = "partner", "Partner"
+        CONTENT = "content", "Content"
+
+    class Priority(models.TextChoices):
+        HOT = "hot", "Hot"
+        STANDARD = "standard", "Standard"
+        LOW = "low", "Low"
+
+    class RoleCategory(models.TextChoices):
+        EXECUTIVE = "executive", "Executive"
+        ENGINEERING = "engineering", "Engineering"
+        PROCUREMENT = "procurement", "Procurement"
+        OPERATIONS = "operations", "Operations"
+        MAINTENANCE = "maintenance", "Maintenance"
+        OTHER = "other", "Other"
+
+    # contact
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=80, blank=True)
+    last_name = models.CharField(max_length=80, blank=True)
+    title = models.CharField(max_length=120, blank=True)
+    role_category = models.CharField(max_length=20, choices=RoleCategory.choices, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 code, e.g. DE")
+    free_mail = models.BooleanField(
+        default=False, help_text="The e-mail domain is a free-mail provider, not a company."
+    )
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+
+    # origin
+    source = models.CharField(max_length=20, choices=Source.choices)
+    campaign = models.CharField(max_length=120, blank=True)
+    utm_source = models.CharField(max_length=120, blank=True)
+    utm_medium = models.CharField(max_length=120, blank=True)
+    utm_campaign = models.CharField(max_length=120, blank=True)
+    utm_content = models.CharField(max_length=120, blank=True)
+    utm_term = models.CharField(max_length=120, blank=True)
+    product_line = models.ForeignKey(
+        "qualification.ProductLine", null=True, blank=True, on_delete=models.PROTECT
+    )
+
+    # lifecycle
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.STANDARD)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_leads",
+    )
+    stage = FSMField(default=Stage.NEW, choices=Stage.choices, protected=True, db_index=True)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    fit_score = models.IntegerField(default=0)
+    engagement_score = models.IntegerField(default=0)
+    # The criteria version the lead is measured against: the active one while it is
+    # being scored, frozen when it becomes an MQL.
+    criteria_set = models.ForeignKey(
+        "qualification.CriteriaSet",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+    )
+    # Non-empty when a fast-lane event (RFQ, booked meeting) from a lead passing the
+    # must-have fit rules makes it an MQL regardless of thresholds.
+    fast_lane_reason = models.CharField(max_length=120, blank=True)
+    mql_cycle = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times the lead has become an MQL."
+    )
+    disputed_in_cycle = models.PositiveSmallIntegerField(default=0)
+    recycle_count = models.PositiveSmallIntegerField(default=0)
+    follow_up_on = models.DateField(null=True, blank=True)
+    next_step = models.CharField(max_length=300, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=Q(archived_at__isnull=True) & ~Q(stage__in=CLOSED_STAGES),
+                name="lead_email_unique_among_open_leads",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_STAGES and self.archived_at is None
+
+    def delete(self, *args, **kwargs):
+        if self.stage_changes.exists():
+            raise ValidationError("A lead with history cannot be deleted; archive it instead.")
+        return super().delete(*args, **kwargs)
+
+    def _enter(self, at) -> None:
+        self.stage_entered_at = at
+
+    # --- transitions -------------------------------------------------------------
+    # Each takes `at` (the transition time) and only what it changes on the lead.
+
+    @transition(field=stage, source=Stage.NEW, target=Stage.ENGAGED)
+    def engage(self, *, at) -> None:
+        self._enter(at)
+
+    @transition(
+        field=stage,
+        source=[Stage.NEW, Stage.ENGAGED, Stage.NURTURE],
+        target=Stage.MQL,
+        conditions=[guards.not_archived, guards.meets_mql_definition],
+    )
+    def qualify_mql(self, *, at) -> None:
+        self._enter(at)
+        self.mql_cycle += 1
+        self.follow_up_on = None
+        if self.fast_lane_reason:
+            self.priority = self.Priority.HOT
+
+    @transition(
+        field=stage,
+        source=Stage.MQL,
+        target=Stage.ACCEPTED,
+        conditions=[guards.not_archived],
+        permission=guards.is_owner_or_manager,
+    )
+    def accept(self, *, at) -> None:
+        self._enter(at)
+
+    @transition(
+        field=stage,
+        source=Stage.MQL,
+        target=Stage.REJECTED,
+        conditions=[guards.not_archived],
+        permission=guards.is_owner_or_manager,
+    )
+    def reject(self, *, at) -> None:
+        self._enter(at)
+
+    @transition(
+        field=stage,
+        source=Stage.ACCEPTED,
+        target=Stage.SQL,
+        conditions=[guards.not_archived, guards.checklist_must_haves_confirmed],
+        permission=guards.is_owner_or_manager,
+    )
+    def qualify_sql(self, *, at, next_step: str) -> None:
+        self._enter(at)
+        self.next_step = next_step
+
+    @transition(
+        field=stage,
+        source=[Stage.ACCEPTED, Stage.SQL],
+        target=Stage.NURTURE,
+        conditions=[guards.not_archived],
+        permission=guards.is_owner_or_manager,
+    )
+    def nurture(self, *, at, follow_up_on) -> None:
+        self._enter(at)
+        self.follow_up_on = follow_up_on
+        self.fast_lane_reason = ""
+
+    @transition(
+        field=stage,
+        source=Stage.SQL,
+        target=Stage.OPPORTUNITY,
+        conditions=[guards.not_archived],
+        permission=guards.is_owner_or_manager,
+    )
+    def convert(self, *, at) -> None:
+        self._enter(at)
+
+    @transition(
+        field=stage,
+        source=Stage.REJECTED,
+        target=Stage.NURTURE,
+        conditions=[guards.not_archived, guards.under_recycle_limit],
+        permission=guards.is_marketing_ops,
+    )
+    def recycle(self, *, at) -> None:
+        self._enter(at)
+        self.recycle_count += 1
+        self.fast_lane_reason = ""
+
+    @transition(
+        field=stage,
+        source=Stage.REJECTED,
+        target=Stage.MQL,
+        conditions=[guards.not_archived, guards.not_disputed_this_cycle],
+        permission=guards.is_marketing_ops,
+    )
+    def dispute(self, *, at, owner=None) -> None:
+        self._enter(at)
+        self.disputed_in_cycle = self.mql_cycle
+        if owner is not None:
+            self.owner = owner
+
+    # Two decorators: who may disqualify depends on where the lead is. After contact it
+    # is the rep's verdict; before contact a rep rejects, and disqualifying (spam that
+    # slipped through, a rejected lead) is marketing's call.
+    @transition(
+        field=stage,
+        source=[Stage.ACCEPTED, Stage.SQL],
+        target=Stage.DISQUALIFIED,
+        permission=guards.is_owner_or_manager,
+    )
+    @transition(
+        field=stage,
+        source=[Stage.NEW, Stage.ENGAGED, Stage.MQL, Stage.REJECTED, Stage.NURTURE],
+        target=Stage.DISQUALIFIED,
+        permission=guards.is_marketing_ops,
+    )
+    def disqualify(self, *, at) -> None:
+        self._enter(at)
+        self.follow_up_on = None
+
+
+class StageChangeQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("Stage changes are an audit trail: they cannot be changed.")
+
+    def delete(self):
+        raise ValidationError("Stage changes are an audit trail: they cannot be deleted.")
+
+
+class StageChange(models.Model):
+    """One row per transition, by a person or by the system (actor null). Append-only:
+    no update or delete path here, in the admin, or (on PostgreSQL) in the database."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    transition = models.CharField(max_length=30)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stage_changes",
+    )
+    at = models.DateTimeField(db_index=True)
+    reason = models.ForeignKey(
+        "qualification.Reason",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stage_changes",
+    )
+    note = models.TextField(blank=True)
+    checklist_snapshot = models.JSONField(default=list, blank=True)
+    fit_score = models.IntegerField()
+    engagement_score = models.IntegerField()
+    criteria_set = models.ForeignKey(
+        "qualification.CriteriaSet",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stage_changes",
+    )
+    # What else the transition recorded: follow-up date, next step, new owner.
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = StageChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["lead", "at"], name="stage_change_lead_at")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage} → {self.to_stage} ({self.transition})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError("Stage changes are an audit trail: they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Stage changes are an audit trail: they cannot be deleted.")
+
+
+class Touch(models.Model):
+    """A sales touch a rep logged: the first one stops the first-touch SLA clock."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "E-mail"
+        MEETING = "meeting", "Meeting"
+
+    class Outcome(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        LEFT_MESSAGE = "left_message", "Left a message"
+        NO_ANSWER = "no_answer", "No answer"
+        REPLIED = "replied", "Replied"
+        MEETING_HELD = "meeting_held", "Meeting held"
+        MEETING_BOOKED = "meeting_booked", "Meeting booked"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touches")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_outcome_display()})"
+
+
+class EngagementEvent(models.Model):
+    class Kind(models.TextChoices):
+        PAGE_VIEW = "page_view", "Page view"
+        CONTENT_DOWNLOAD = "content_download", "Content download"
+        WEBINAR_REGISTERED = "webinar_registered", "Webinar registered"
+        WEBINAR_ATTENDED = "webinar_attended", "Webinar attended"
+        FORM_SUBMITTED = "form_submitted", "Form submitted"
+        PRICING_PAGE_VIEW = "pricing_page_view", "Pricing page view"
+        SPEC_SHEET_REQUEST = "spec_sheet_request", "Spec sheet request"
+        RFQ_SUBMITTED = "rfq_submitted", "RFQ submitted"
+        MEETING_BOOKED = "meeting_booked", "Meeting booked"
+        EMAIL_REPLY = "email_reply", "E-mail reply"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    # Idempotency key from the sending system: a repeat is a no-op.
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    url = models.CharField(max_length=500, blank=True)
+    content_tag = models.CharField(max_length=80, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["lead", "-occurred_at"], name="event_lead_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
