@@ -37,3 +37,9 @@ def marketing(db):
     from tests.factories import UserFactory
 
     return UserFactory(username="mia", role="Marketing ops", is_staff=True)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Production hashing costs ~0.5 s per user; the suite creates hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

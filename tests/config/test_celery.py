@@ -13,7 +13,7 @@ def create_group(name: str) -> None:
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_runs_a_task_sent_through_redis_on_a_real_worker():
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         create_group.delay("Sent through Redis")
