@@ -73,7 +73,7 @@ def meets_mql_definition(lead: Lead) -> str | None:
             "There is no active qualification criteria set for this lead's product line, "
             "so it cannot become an MQL."
         )
-    if lead.fast_lane_reason:
+    if lead.fast_lane_reason or lead.account_mql_reason:
         return None
     problems = []
     if lead.fit_score < criteria.fit_threshold:

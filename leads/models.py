@@ -117,6 +117,9 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     # Non-empty when a fast-lane event (RFQ, booked meeting) from a lead passing the
     # must-have fit rules makes it an MQL regardless of thresholds.
     fast_lane_reason = models.CharField(max_length=120, blank=True)
+    # Non-empty when the lead's account crossed its criteria set's account engagement
+    # threshold and this contact was picked as the account's MQL.
+    account_mql_reason = models.CharField(max_length=200, blank=True)
     mql_cycle = models.PositiveSmallIntegerField(
         default=0, help_text="How many times the lead has become an MQL."
     )
@@ -224,6 +227,7 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         self._enter(at)
         self.follow_up_on = follow_up_on
         self.fast_lane_reason = ""
+        self.account_mql_reason = ""
 
     @transition(
         field=stage,
@@ -246,6 +250,7 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         self._enter(at)
         self.recycle_count += 1
         self.fast_lane_reason = ""
+        self.account_mql_reason = ""
 
     @transition(
         field=stage,

@@ -13,15 +13,27 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from qualification.models import ChecklistAnswer, ChecklistItem, Reason
-from qualification.selectors import checklist_state
+from qualification import scoring
+from qualification.free_mail import is_free_mail
+from qualification.models import ChecklistAnswer, ChecklistItem, CriteriaSet, ProductLine, Reason
+from qualification.selectors import (
+    active_criteria_for,
+    checklist_state,
+    fast_lane_labels,
+    rules_for,
+)
 
 from . import guards
-from .models import Lead, StageChange, Touch
+from .models import Account, EngagementEvent, Lead, StageChange, Touch
+from .selectors import as_scoring_events, lead_facts, scoring_events
+from .stages import OPEN_STAGES, Stage
 
 
 class LeadActionRefused(Exception):
@@ -438,3 +450,374 @@ def archive(*, lead: Lead, by: Any) -> Lead:
             locked.archived_at = timezone.now()
             locked.save(update_fields=["archived_at", "updated_at"])
     return locked
+
+
+# --- intake: leads and engagement -----------------------------------------------------
+
+# Stages in which scoring may still make a lead an MQL (and its criteria version follows
+# the active one); from MQL on, the version it was qualified under is frozen.
+PRE_MQL_STAGES = (Stage.NEW, Stage.ENGAGED, Stage.NURTURE)
+
+LEAD_FIELDS = (
+    "first_name",
+    "last_name",
+    "title",
+    "role_category",
+    "phone",
+    "country",
+    "source",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+)
+ACCOUNT_FIELDS = ("industry", "segment", "employee_count", "region")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    lead: Lead
+    created: bool
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event: EngagementEvent
+    created: bool
+    lead: Lead
+
+
+def normalise_email(value: str) -> str:
+    """Lower-cased and trimmed. Plus-addressing is kept: "ann+rfq@x.com" is its own address."""
+    email = (value or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise LeadActionRefused(
+            "invalid_email", f"'{value}' is not a valid e-mail address.", field="email"
+        ) from exc
+    return email
+
+
+def normalise_domain(value: str) -> str:
+    """ "https://www.ACME.com/en/" -> "acme.com", so one company is one account."""
+    domain = (value or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        if domain.startswith(prefix):
+            domain = domain[len(prefix) :]
+    domain = domain.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].rstrip(".")
+    if domain.startswith("www."):
+        domain = domain[4:]
+    return domain
+
+
+def _account_for(payload: dict[str, Any], email: str) -> Account | None:
+    domain = normalise_domain(payload.get("website") or payload.get("domain") or "")
+    if not domain:
+        email_domain = email.rsplit("@", 1)[1]
+        if is_free_mail(email_domain):
+            return None  # a person's mailbox says nothing about their company
+        domain = email_domain
+    defaults = {"name": (payload.get("company") or "").strip() or domain}
+    for field in ACCOUNT_FIELDS:
+        if payload.get(field) not in (None, ""):
+            defaults[field] = payload[field]
+    if payload.get("country"):
+        defaults["country"] = payload["country"]
+    try:
+        with transaction.atomic():
+            account, created = Account.objects.get_or_create(domain=domain, defaults=defaults)
+    except IntegrityError:  # the same new domain ingested concurrently
+        account, created = Account.objects.get(domain=domain), False
+    if not created:
+        # fill what we did not know; never overwrite what is known with nothing
+        changed = [
+            f
+            for f, v in defaults.items()
+            if f != "name" and v not in (None, "") and getattr(account, f) in (None, "")
+        ]
+        for f in changed:
+            setattr(account, f, defaults[f])
+        if changed:
+            account.save(update_fields=[*changed, "updated_at"])
+    return account
+
+
+def _current_criteria(lead: Lead) -> CriteriaSet | None:
+    if lead.stage in PRE_MQL_STAGES:
+        return active_criteria_for(lead.product_line_id)
+    return lead.criteria_set
+
+
+def compute_score(
+    lead: Lead, now: dt.datetime, events: list[scoring.Event] | None = None
+) -> scoring.Score:
+    """The lead's score under its criteria version, with the explanation lines."""
+    criteria = lead.criteria_set
+    if criteria is None:
+        return scoring.Score(fit=0, engagement=0, lines=())
+    if events is None:
+        events = scoring_events(lead)
+    return scoring.score(
+        lead_facts(lead),
+        events,
+        rules_for(criteria),
+        now=now,
+        half_life_days=criteria.engagement_half_life_days,
+    )
+
+
+def _rescore(lead: Lead, now: dt.datetime) -> scoring.Score:
+    """Follow the active criteria version (before MQL), recompute, store. The lead is locked."""
+    lead.criteria_set = _current_criteria(lead)
+    result = compute_score(lead, now)
+    lead.fit_score, lead.engagement_score = result.fit, result.engagement
+    lead.save(update_fields=["criteria_set", "fit_score", "engagement_score", "updated_at"])
+    return result
+
+
+def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
+    if lead.criteria_set is None:
+        return False, []
+    return scoring.must_haves_pass(lead_facts(lead), rules_for(lead.criteria_set))
+
+
+def _try_qualify(lead: Lead, now: dt.datetime, new_kinds: set[str]) -> Lead:
+    """The automatic part of the lifecycle after intake: new -> engaged on the first
+    event, a fast lane, then MQL if the definition is met. Never raises for a lead that
+    simply is not an MQL yet."""
+    if lead.stage == Stage.NEW and new_kinds:
+        lead = engage(lead=lead, at=now).lead
+    if lead.stage not in PRE_MQL_STAGES:
+        return lead
+    lanes = fast_lane_labels()
+    lane = next((lanes[k] for k in sorted(new_kinds) if k in lanes), None)
+    if lane and not lead.fast_lane_reason:
+        passed, _failing = _must_haves_pass(lead)
+        if passed:
+            lead.fast_lane_reason = lane
+            lead.save(update_fields=["fast_lane_reason", "updated_at"])
+    # A nurtured lead comes back on its follow-up date (routing's sweep) or through a
+    # fast lane. Recycled by marketing (no date), it needs engagement earned since it
+    # entered nurture: its old score got it rejected once already.
+    if (
+        lead.stage == Stage.NURTURE
+        and not lead.fast_lane_reason
+        and (lead.follow_up_on is not None or not _fresh_engagement_qualifies(lead, now))
+    ):
+        return lead
+    try:
+        return qualify_mql(lead=lead, at=now).lead
+    except LeadActionRefused:
+        return lead  # not an MQL yet: the score explanation on the lead says why
+
+
+def _fresh_engagement_qualifies(lead: Lead, now: dt.datetime) -> bool:
+    criteria = lead.criteria_set
+    if criteria is None:
+        return False
+    since = EngagementEvent.objects.filter(lead=lead, occurred_at__gte=lead.stage_entered_at)
+    fresh = compute_score(lead, now, events=as_scoring_events(since))
+    return fresh.engagement >= criteria.engagement_threshold
+
+
+def _try_account_mql(lead: Lead, now: dt.datetime) -> None:
+    """When an account's summed engagement crosses its criteria set's account threshold,
+    its best-fit contact with a complete record becomes the MQL: buying groups that never
+    fill in one form are not missed."""
+    criteria = lead.criteria_set
+    if lead.account_id is None or criteria is None:
+        return
+    threshold = criteria.account_engagement_threshold
+    if threshold is None:
+        return
+    open_leads = Lead.objects.filter(
+        account_id=lead.account_id, archived_at__isnull=True, stage__in=OPEN_STAGES
+    )
+    if open_leads.filter(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL)).exists():
+        return  # the account is already with sales
+    total = open_leads.aggregate(total=Sum("engagement_score"))["total"] or 0
+    if total < threshold:
+        return
+    candidates = (
+        open_leads.filter(
+            stage__in=(Stage.NEW, Stage.ENGAGED), criteria_set=criteria, free_mail=False
+        )
+        .select_related("account", "product_line", "criteria_set")
+        .order_by("-fit_score", "-engagement_score", "pk")
+    )
+    for candidate in candidates:
+        if guards._missing_handoff_fields(candidate) or not _must_haves_pass(candidate)[0]:
+            continue
+        candidate.account_mql_reason = (
+            f"Account engagement {total} reached the account threshold of {threshold}"
+        )
+        candidate.save(update_fields=["account_mql_reason", "updated_at"])
+        try:
+            qualify_mql(lead=candidate, at=now)
+        except LeadActionRefused:
+            continue
+        return
+
+
+def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> IngestResult:
+    """Create or update the open lead with this e-mail; match its account by domain.
+
+    Known values are never blanked by an empty one. The lead is rescored and, if the
+    definition is met, becomes an MQL.
+    """
+    now = at or timezone.now()
+    email = normalise_email(payload.get("email", ""))
+    source = payload.get("source") or ""
+    if source and source not in Lead.Source.values:
+        raise LeadActionRefused(
+            "invalid_source",
+            f"Unknown source '{source}'. Use one of: {', '.join(Lead.Source.values)}.",
+            field="source",
+        )
+    role = payload.get("role_category") or ""
+    if role and role not in Lead.RoleCategory.values:
+        raise LeadActionRefused(
+            "invalid_role",
+            f"Unknown role '{role}'. Use one of: {', '.join(Lead.RoleCategory.values)}.",
+            field="role_category",
+        )
+    product_line = None
+    if payload.get("product_line"):
+        product_line = ProductLine.objects.filter(code=payload["product_line"]).first()
+        if product_line is None:
+            raise LeadActionRefused(
+                "invalid_product_line",
+                f"Unknown product line '{payload['product_line']}'.",
+                field="product_line",
+            )
+
+    with transaction.atomic():
+        account = _account_for(payload, email)
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("account", "product_line", "criteria_set")
+            .filter(email=email, archived_at__isnull=True, stage__in=OPEN_STAGES)
+            .first()
+        )
+        created = lead is None
+        if created:
+            if not source:
+                raise LeadActionRefused(
+                    "source_required", "Say where the lead came from (source).", field="source"
+                )
+            lead = Lead(email=email, created_at=now, stage_entered_at=now)
+        for field in LEAD_FIELDS:
+            value = payload.get(field)
+            if isinstance(value, str):
+                value = value.strip()
+            if value not in (None, ""):
+                setattr(lead, field, value)
+        if account is not None and lead.account_id is None:
+            lead.account = account
+        if product_line is not None and (created or lead.stage in PRE_MQL_STAGES):
+            lead.product_line = product_line
+        lead.free_mail = is_free_mail(email.rsplit("@", 1)[1])
+        try:
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            # The same new e-mail arrived twice at once: the other request created it.
+            return ingest_lead(payload=payload, at=at)
+        _rescore(lead, now)
+        lead = _try_qualify(lead, now, new_kinds=set())
+    return IngestResult(lead=lead, created=created)
+
+
+def record_event(
+    *,
+    lead: Lead,
+    kind: str,
+    occurred_at: dt.datetime,
+    external_id: str | None = None,
+    url: str = "",
+    content_tag: str = "",
+    metadata: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> EventResult:
+    """Store an engagement event, rescore, and let the lifecycle follow (engaged, fast
+    lane, MQL, account MQL). Idempotent on `external_id`: a repeat changes nothing."""
+    now = now or timezone.now()
+    if kind not in EngagementEvent.Kind.values:
+        raise LeadActionRefused(
+            "invalid_event_kind",
+            f"Unknown event kind '{kind}'. Use one of: {', '.join(EngagementEvent.Kind.values)}.",
+            field="kind",
+        )
+    if occurred_at is None or timezone.is_naive(occurred_at):
+        raise LeadActionRefused(
+            "naive_time", "The event time needs a time zone.", field="occurred_at"
+        )
+    external_id = (external_id or "").strip() or None
+    if external_id:
+        existing = EngagementEvent.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return EventResult(event=existing, created=False, lead=lead)
+    with transaction.atomic():
+        locked = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("account", "product_line", "criteria_set")
+            .get(pk=lead.pk)
+        )
+        try:
+            with transaction.atomic():
+                event = EngagementEvent.objects.create(
+                    lead=locked,
+                    kind=kind,
+                    occurred_at=occurred_at,
+                    external_id=external_id,
+                    url=(url or "")[:500],
+                    content_tag=(content_tag or "")[:80],
+                    metadata=metadata or {},
+                )
+        except IntegrityError:  # the same external_id raced in on another connection
+            existing = EngagementEvent.objects.get(external_id=external_id)
+            return EventResult(event=existing, created=False, lead=locked)
+        if not locked.is_open:
+            return EventResult(event=event, created=True, lead=locked)
+        _rescore(locked, now)
+        locked = _try_qualify(locked, now, new_kinds={kind})
+        if locked.stage in PRE_MQL_STAGES:
+            _try_account_mql(locked, now)
+            locked.refresh_from_db()
+    return EventResult(event=event, created=True, lead=locked)
+
+
+def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Recompute engagement for open leads (it decays with time even without new
+    events), in batches by primary key. Returns how many leads' scores changed."""
+    now = now or timezone.now()
+    changed_total = 0
+    last_pk = 0
+    while True:
+        batch = list(
+            Lead.objects.filter(
+                pk__gt=last_pk,
+                archived_at__isnull=True,
+                stage__in=OPEN_STAGES,
+                criteria_set__isnull=False,
+            )
+            .select_related("account", "product_line", "criteria_set")
+            .prefetch_related("events")
+            .order_by("pk")[:batch_size]
+        )
+        if not batch:
+            return changed_total
+        changed = []
+        for lead in batch:
+            result = compute_score(lead, now, events=as_scoring_events(lead.events.all()))
+            if (result.fit, result.engagement) != (lead.fit_score, lead.engagement_score):
+                lead.fit_score, lead.engagement_score = result.fit, result.engagement
+                changed.append(lead)
+        # Plain column updates: a concurrent transition is not overwritten (no stage
+        # written), and a concurrent rescore wins with the same or fresher numbers.
+        Lead.objects.bulk_update(changed, ["fit_score", "engagement_score"])
+        changed_total += len(changed)
+        last_pk = batch[-1].pk

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from leads.models import EngagementEvent
+
 
 class ProductLine(models.Model):
     code = models.SlugField(max_length=40, unique=True)
@@ -142,6 +144,13 @@ class CriteriaSet(models.Model):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.get_status_display()})"
 
+    def save(self, *args, **kwargs):
+        # Status changes go through qualification.services.publish (a queryset update);
+        # a save of a published version is an edit, and those are refused.
+        if self.pk is not None:
+            _refuse_if_frozen(self.pk)
+        super().save(*args, **kwargs)
+
     @property
     def is_editable(self) -> bool:
         return self.status == self.Status.DRAFT
@@ -188,6 +197,14 @@ class ChecklistItem(models.Model):
     def __str__(self) -> str:
         return self.question
 
+    def save(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        return super().delete(*args, **kwargs)
+
 
 class ChecklistAnswer(models.Model):
     """One answer to a checklist item for a lead. The latest per item counts; earlier
@@ -213,3 +230,146 @@ class ChecklistAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item}: {self.get_answer_display()}"
+
+
+EVENT_KINDS = EngagementEvent.Kind.choices
+
+
+class FrozenVersionError(ValidationError):
+    pass
+
+
+def _refuse_if_frozen(criteria_set_id: int | None) -> None:
+    if criteria_set_id is None:
+        return
+    status = CriteriaSet.objects.filter(pk=criteria_set_id).values_list("status", flat=True)
+    if status and status[0] != CriteriaSet.Status.DRAFT:
+        raise FrozenVersionError(
+            "This criteria version is published and cannot be edited. Use "
+            "'Copy to new draft', edit the draft, then publish it."
+        )
+
+
+class ScoringRule(models.Model):
+    """One line of the score: a fit rule (a lead or account fact) or an engagement rule
+    (an event kind, optionally narrowed by content tag or URL pattern)."""
+
+    class Kind(models.TextChoices):
+        FIT = "fit", "Fit"
+        ENGAGEMENT = "engagement", "Engagement"
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        IN = "in", "is one of"
+        RANGE = "range", "is between"
+        IS_SET = "is_set", "is filled"
+
+    # Lead facts a fit rule can look at (see leads.services.lead_facts).
+    FACT_FIELDS = {
+        "industry": "Industry",
+        "segment": "Segment",
+        "employee_count": "Employee count",
+        "country": "Country",
+        "region": "Region",
+        "role_category": "Role",
+        "title": "Job title",
+        "phone": "Phone",
+        "free_mail": "Free-mail address",
+        "source": "Source channel",
+        "product_line": "Product line",
+        "domain": "Company domain",
+    }
+
+    criteria_set = models.ForeignKey(
+        CriteriaSet, on_delete=models.CASCADE, related_name="scoring_rules"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    label = models.CharField(max_length=160, help_text="Shown to reps, e.g. 'Target industry'.")
+    points = models.IntegerField(help_text="Negative points are allowed.")
+    # fit rules
+    field = models.CharField(
+        max_length=30, blank=True, choices=[(k, v) for k, v in FACT_FIELDS.items()]
+    )
+    operator = models.CharField(max_length=10, choices=Operator.choices, blank=True)
+    value = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='equals: "Machinery"; is one of: ["DE", "AT"]; is between: [50, 5000] '
+        "(null for an open end); is filled: leave empty.",
+    )
+    must_have = models.BooleanField(
+        default=False, help_text="Fit rule a fast-lane lead must pass (e.g. served region)."
+    )
+    # engagement rules
+    event_kind = models.CharField(max_length=30, blank=True, choices=EVENT_KINDS)
+    content_tag = models.CharField(max_length=80, blank=True)
+    url_pattern = models.CharField(max_length=200, blank=True, help_text="e.g. */careers*")
+    max_points = models.PositiveIntegerField(null=True, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["criteria_set", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.points:+d}"
+
+    def save(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        return super().delete(*args, **kwargs)
+
+    def as_rule(self):
+        """The pure-scoring form of this row (qualification.scoring)."""
+        from . import scoring
+
+        if self.kind == self.Kind.FIT:
+            return scoring.FitRule(
+                label=self.label,
+                field=self.field,
+                operator=self.operator,
+                value=self.value,
+                points=self.points,
+                must_have=self.must_have,
+            )
+        return scoring.EngagementRule(
+            label=self.label,
+            event_kind=self.event_kind,
+            points=self.points,
+            content_tag=self.content_tag,
+            url_pattern=self.url_pattern,
+            max_points=self.max_points,
+        )
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not (self.label or "").strip():
+            errors["label"] = "Give the rule a label: reps read it in the score explanation."
+        if self.kind == self.Kind.FIT:
+            if not self.field:
+                errors["field"] = "A fit rule needs the lead fact it looks at."
+            if not self.operator:
+                errors["operator"] = "A fit rule needs an operator."
+        elif self.kind == self.Kind.ENGAGEMENT and not self.event_kind:
+            errors["event_kind"] = "An engagement rule needs the event kind it counts."
+        if not errors and self.kind:
+            try:
+                self.as_rule()
+            except ValueError as exc:
+                errors["value"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+
+class FastLaneRule(models.Model):
+    """Event kinds that make a lead an MQL at once, with priority hot, provided the
+    must-have fit rules of its criteria set pass. Company-wide, not versioned."""
+
+    event_kind = models.CharField(max_length=30, unique=True, choices=EVENT_KINDS)
+    label = models.CharField(max_length=120)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.label

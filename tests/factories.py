@@ -53,6 +53,23 @@ class CriteriaSetFactory(factory.django.DjangoModelFactory):
     recycle_limit = 2
 
 
+def active_criteria_with_checklist(*items: tuple[str, bool], **kwargs) -> CriteriaSet:
+    """An active set whose checklist is (question, must_have) pairs: built as a draft,
+    then activated, as marketing ops would."""
+    criteria = CriteriaSetFactory(status=CriteriaSet.Status.DRAFT, **kwargs)
+    for order, (question, must_have) in enumerate(items):
+        ChecklistItem.objects.create(
+            criteria_set=criteria,
+            dimension=ChecklistItem.Dimension.BUDGET,
+            question=question,
+            must_have=must_have,
+            order=order,
+        )
+    CriteriaSet.objects.filter(pk=criteria.pk).update(status=CriteriaSet.Status.ACTIVE)
+    criteria.refresh_from_db()
+    return criteria
+
+
 class ChecklistItemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ChecklistItem
@@ -121,3 +138,68 @@ class EngagementEventFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     kind = EngagementEvent.Kind.PAGE_VIEW
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+def scoring_rule(criteria_set, label, points, **kwargs):
+    from qualification.models import ScoringRule
+
+    kind = ScoringRule.Kind.ENGAGEMENT if "event_kind" in kwargs else ScoringRule.Kind.FIT
+    return ScoringRule.objects.create(
+        criteria_set=criteria_set, kind=kind, label=label, points=points, **kwargs
+    )
+
+
+def industrial_criteria(**overrides) -> CriteriaSet:
+    """An active set for industrial components with the rules the intake tests use.
+
+    Fit: target industry +20, served region +10 (must-have), 50+ employees +10,
+    engineering or procurement role +10, free-mail -20. Thresholds: fit 40, engagement 30.
+    Engagement: pricing page +15, download +10, webinar attended +15, page view +2
+    (at most 10), RFQ +30, unsubscribe -20. Half-life 30 days.
+    """
+    criteria = CriteriaSetFactory(
+        product_line=ProductLineFactory(code="components", name="Industrial components"),
+        status=CriteriaSet.Status.DRAFT,
+        **overrides,
+    )
+    scoring_rule(
+        criteria,
+        "Target industry",
+        20,
+        field="industry",
+        operator="in",
+        value=["Machinery", "Automotive"],
+    )
+    scoring_rule(
+        criteria,
+        "Served region",
+        10,
+        field="country",
+        operator="in",
+        value=["DE", "AT", "CH"],
+        must_have=True,
+    )
+    scoring_rule(
+        criteria, "50+ employees", 10, field="employee_count", operator="range", value=[50, None]
+    )
+    scoring_rule(
+        criteria,
+        "Technical or buying role",
+        10,
+        field="role_category",
+        operator="in",
+        value=["engineering", "procurement"],
+    )
+    scoring_rule(
+        criteria, "Free-mail address", -20, field="free_mail", operator="equals", value=True
+    )
+    scoring_rule(criteria, "Viewed pricing", 15, event_kind="pricing_page_view")
+    scoring_rule(criteria, "Downloaded content", 10, event_kind="content_download")
+    scoring_rule(criteria, "Attended a webinar", 15, event_kind="webinar_attended")
+    scoring_rule(criteria, "Page views", 2, event_kind="page_view", max_points=10)
+    scoring_rule(criteria, "Sent an RFQ", 30, event_kind="rfq_submitted")
+    scoring_rule(criteria, "Unsubscribed", -20, event_kind="unsubscribe")
+    ChecklistItemFactory(criteria_set=criteria, question="Budget owner identified")
+    CriteriaSet.objects.filter(pk=criteria.pk).update(status=CriteriaSet.Status.ACTIVE)
+    criteria.refresh_from_db()
+    return criteria

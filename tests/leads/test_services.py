@@ -11,7 +11,12 @@ from leads.models import Lead, StageChange
 from leads.services import LeadActionRefused
 from leads.stages import Stage
 from qualification.models import ChecklistAnswer, Reason
-from tests.factories import ChecklistItemFactory, LeadFactory, UserFactory
+from tests.factories import (
+    CriteriaSetFactory,
+    LeadFactory,
+    UserFactory,
+    active_criteria_with_checklist,
+)
 from tests.leads.test_models import ALL_STAGES, DIAGRAM
 
 pytestmark = pytest.mark.django_db
@@ -185,11 +190,11 @@ def test_it_offers_only_the_transitions_that_would_succeed(rep, other_rep, marke
 
 
 def test_qualify_sql_names_the_unconfirmed_must_have_checklist_item(rep):
-    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep)
-    budget = ChecklistItemFactory(
-        criteria_set=lead.criteria_set, question="Budget owner identified", must_have=True
+    criteria = active_criteria_with_checklist(
+        ("Budget owner identified", True), ("Nice to know", False)
     )
-    ChecklistItemFactory(criteria_set=lead.criteria_set, question="Nice to know", must_have=False)
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep, criteria_set=criteria)
+    budget = criteria.checklist_items.get(question="Budget owner identified")
 
     error = refused(services.qualify_sql, lead=lead, by=rep, next_step="Site visit on Tuesday")
 
@@ -208,8 +213,9 @@ def test_qualify_sql_names_the_unconfirmed_must_have_checklist_item(rep):
 
 
 def test_the_latest_checklist_answer_counts_and_history_stays(rep):
-    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep)
-    item = ChecklistItemFactory(criteria_set=lead.criteria_set, question="Timeline under 6 months")
+    criteria = active_criteria_with_checklist(("Timeline under 6 months", True))
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep, criteria_set=criteria)
+    item = criteria.checklist_items.get()
     services.answer_checklist(lead=lead, by=rep, item=item, answer="confirmed")
     services.answer_checklist(lead=lead, by=rep, item=item, answer="not_met", evidence="Q3 2028")
 
@@ -239,9 +245,8 @@ def test_qualify_mql_explains_which_threshold_is_not_met():
 
 
 def test_qualify_mql_requires_the_handoff_fields():
-    lead = LeadFactory(stage=Stage.ENGAGED, phone="", title="")
-    lead.criteria_set.required_fields = ["phone", "title", "country"]
-    lead.criteria_set.save()
+    criteria = CriteriaSetFactory(required_fields=["phone", "title", "country"])
+    lead = LeadFactory(stage=Stage.ENGAGED, phone="", title="", criteria_set=criteria)
 
     error = refused(services.qualify_mql, lead=lead)
 
@@ -304,9 +309,9 @@ def test_marketing_disputes_a_rejection_once_per_mql_cycle(rep, marketing, manag
 
 
 def test_recycling_past_the_limit_disqualifies_the_lead(marketing):
-    lead = LeadFactory(stage=Stage.REJECTED, recycle_count=1)
-    lead.criteria_set.recycle_limit = 2
-    lead.criteria_set.save()
+    lead = LeadFactory(
+        stage=Stage.REJECTED, recycle_count=1, criteria_set=CriteriaSetFactory(recycle_limit=2)
+    )
 
     first = services.recycle(lead=lead, by=marketing)
     assert first.to_stage == Stage.NURTURE
