@@ -22,9 +22,20 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.view_user",
         *(
             f"qualification.{action}_{model}"
-            for model in ("productline", "reason", "criteriaset", "checklistitem")
+            for model in (
+                "productline",
+                "reason",
+                "criteriaset",
+                "checklistitem",
+                "scoringrule",
+                "fastlanerule",
+            )
             for action in ("add", "change", "view")
         ),
+        # rules and checklist items of a draft can be removed (published ones never)
+        "qualification.delete_scoringrule",
+        "qualification.delete_checklistitem",
+        "qualification.delete_criteriaset",
         "qualification.view_checklistanswer",
         "leads.add_account",
         "leads.change_account",
