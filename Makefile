@@ -29,7 +29,7 @@ run: install
 	@echo ""
 	@echo "  handoff is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  demo logins (password: handoff-demo):"
-	@echo "    rep        sales rep"
+	@echo "    rep        sales rep (also omar, lena, sam)"
 	@echo "    manager    sales manager"
 	@echo "    marketing  marketing ops (also /admin/)"
 	@echo "  Ctrl-C stops web, worker and beat."

@@ -608,6 +608,8 @@ def _try_qualify(lead: Lead, now: dt.datetime, new_kinds: set[str]) -> Lead:
         and (lead.follow_up_on is not None or not _fresh_engagement_qualifies(lead, now))
     ):
         return lead
+    if not guards.meets_mql_definition(lead):
+        return lead  # not an MQL yet (the common case: skip the transition's round trip)
     try:
         return qualify_mql(lead=lead, at=now).lead
     except LeadActionRefused:

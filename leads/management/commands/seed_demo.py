@@ -1,13 +1,20 @@
+import time
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from leads import demo
+from leads.models import Lead
+from qualification.models import CriteriaSet
 
 
 class Command(BaseCommand):
-    help = "Fill the database with demo users (one per role) and demo data. Development only."
+    help = (
+        "Fill the database with demo users (password 'handoff-demo'), two criteria sets and "
+        "a history of leads driven through the real services. Development only."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -20,16 +27,39 @@ class Command(BaseCommand):
             action="store_true",
             help="Do nothing when the database already has users (used by `make run`).",
         )
+        parser.add_argument("--leads", type=int, default=360, help="How many demo leads.")
+        parser.add_argument("--months", type=int, default=12, help="History length in months.")
 
-    def handle(self, *args, force: bool = False, if_empty: bool = False, **options):
+    def handle(self, *args, force=False, if_empty=False, leads=360, months=12, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates users with publicly known passwords and only runs with "
                 "DEBUG on. Pass --force to run it anyway."
             )
+        if leads < 0 or months < 1:
+            raise CommandError("--leads must be 0 or more and --months at least 1.")
         if if_empty and get_user_model().objects.exists():
             self.stdout.write("Database already has users; demo data not loaded.")
             return
+        started = time.monotonic()
         with transaction.atomic():
             users = demo.create_users()
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {len(users)} users."))
+            if not CriteriaSet.objects.exists():
+                demo.create_criteria()
+        if Lead.objects.exists():
+            self.stdout.write("Leads exist already; demo leads not added.")
+            return
+
+        def progress(done: int) -> None:
+            if done % 50 == 0 or done == leads:
+                self.stdout.write(f"  {done}/{leads} leads", ending="\r")
+                self.stdout.flush()
+
+        stats = demo.create_leads(count=leads, months=months, progress=progress)
+        self.stdout.write("")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data loaded in {time.monotonic() - started:.0f} s: {len(users)} users, "
+                f"{stats.leads} leads, {stats.events} events, {stats.changes} stage changes."
+            )
+        )

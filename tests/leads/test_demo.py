@@ -1,0 +1,32 @@
+import pytest
+from django.core.management import call_command
+
+from leads.models import Lead, StageChange
+from leads.stages import Stage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_fills_every_stage_with_a_history_that_replays():
+    # one load for all checks: it drives every lead through the real services
+    call_command("seed_demo", "--force", verbosity=0)  # tests run with DEBUG off
+
+    assert Lead.objects.count() == 360
+    assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
+
+    history: dict[int, list[StageChange]] = {}
+    for change in StageChange.objects.order_by("at", "pk"):
+        history.setdefault(change.lead_id, []).append(change)
+    for lead in Lead.objects.all():
+        stage = Stage.NEW
+        for change in history.get(lead.pk, []):
+            assert change.from_stage == stage, (lead.pk, change)
+            stage = change.to_stage
+        assert stage == lead.stage, lead.pk
+
+    verdicts = StageChange.objects.filter(transition__in=["reject", "nurture", "disqualify"])
+    assert verdicts.exists()
+    assert not verdicts.filter(reason__isnull=True).exists()
+    # the reps have work today
+    assert Lead.objects.filter(stage=Stage.MQL, owner__username="rep").exists()
+    assert Lead.objects.filter(stage=Stage.ACCEPTED, owner__username="rep").exists()
