@@ -451,8 +451,10 @@ def create_leads(
             )
         if rng.random() < 0.05:
             kinds.append("unsubscribe")
+        # this week's leads move at a working day's pace, so today has work in every stage
+        pace = 0.1 if now - created < dt.timedelta(days=5) else 1.0
         for i, kind in enumerate(kinds):
-            t = t + dt.timedelta(hours=rng.uniform(0.2, 72))
+            t = t + dt.timedelta(hours=rng.uniform(0.2, 72) * pace)
             if t >= now:
                 break
             url = ""
@@ -475,7 +477,7 @@ def create_leads(
             ).lead
             stats.events += 1
         if lead.stage == Stage.MQL:
-            _work_the_mql(lead, rng, quality, t, now, users, reps_by_line[line], marketing)
+            _work_the_mql(lead, rng, quality, t, now, users, reps_by_line[line], marketing, pace)
         if progress:
             progress(n + 1)
     # MQLs made by account engagement (another contact's event) still need an owner.
@@ -500,12 +502,12 @@ def _owner_for(lead: Lead, rng: random.Random, users: dict, candidates: list[str
     return owner
 
 
-def _work_the_mql(lead, rng, quality, t, now, users, candidates, marketing) -> None:
+def _work_the_mql(lead, rng, quality, t, now, users, candidates, marketing, pace) -> None:
     """What the owner does with an MQL, and what marketing does with a rejection; leads
     whose next step would lie in the future stay where they are (open work)."""
     rep = _owner_for(lead, rng, users, candidates)
     bias = REJECT_BIAS.get(rep.username, 0.0)
-    decide_at = t + dt.timedelta(hours=rng.uniform(0.3, 30))
+    decide_at = t + dt.timedelta(hours=rng.uniform(0.3, 30) * pace)
     if decide_at >= now:
         return
     if rng.random() < bias + (1 - quality) * 0.45:
@@ -530,7 +532,7 @@ def _work_the_mql(lead, rng, quality, t, now, users, candidates, marketing) -> N
         return
     services.accept(lead=lead, by=rep, at=decide_at)
     lead.refresh_from_db()
-    touch_at = decide_at + dt.timedelta(hours=rng.uniform(0.5, 40))
+    touch_at = decide_at + dt.timedelta(hours=rng.uniform(0.5, 40) * pace)
     if touch_at >= now:
         return
     services.log_touch(
