@@ -191,6 +191,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "qualification.refresh_engagement_scores",
         "schedule": crontab(hour=2, minute=30),
     },
+    "sla-sweep": {"task": "routing.sweep_sla", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {

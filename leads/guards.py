@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
+
 from .roles import MARKETING_OPS, SALES_MANAGER, roles_of
+from .stages import Stage
 
 if TYPE_CHECKING:
     from .models import Lead
@@ -74,6 +77,14 @@ def meets_mql_definition(lead: Lead) -> str | None:
             "so it cannot become an MQL."
         )
     if lead.fast_lane_reason or lead.account_mql_reason:
+        return None
+    # A nurtured lead comes back to its owner on its follow-up date (routing's sweep),
+    # whatever its score: the rep decided then that it was worth a second call.
+    if (
+        lead.stage == Stage.NURTURE
+        and lead.follow_up_on is not None
+        and lead.follow_up_on <= timezone.localdate()
+    ):
         return None
     problems = []
     if lead.fit_score < criteria.fit_threshold:

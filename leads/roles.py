@@ -14,6 +14,17 @@ SALES_REP = "Sales rep"
 SALES_MANAGER = "Sales manager"
 ROLES = (MARKETING_OPS, SALES_REP, SALES_MANAGER)
 
+ROUTING_CONFIG_MODELS = (
+    "team",
+    "teammembership",
+    "outofoffice",
+    "routingrule",
+    "businesscalendar",
+    "holiday",
+    "slapolicy",
+)
+ROUTING_HISTORY_MODELS = ("slaclock", "assignment")
+
 # "app_label.codename" per role. Object-level rules (a rep sees own leads only) are
 # enforced by services and selectors; these are the coarse model permissions the admin
 # and has_perm() use.
@@ -46,6 +57,17 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "leads.view_stagechange",
         "leads.view_touch",
         "leads.view_engagementevent",
+        # routing: marketing ops own the rules, teams, calendars and SLA policies
+        *(
+            f"routing.{action}_{model}"
+            for model in ROUTING_CONFIG_MODELS
+            for action in ("add", "change", "view")
+        ),
+        "routing.delete_teammembership",
+        "routing.delete_holiday",
+        "routing.delete_outofoffice",
+        *(f"routing.view_{model}" for model in ROUTING_HISTORY_MODELS),
+        "routing.view_notification",
     ),
     SALES_REP: (
         "leads.view_lead",
@@ -54,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "leads.view_touch",
         "qualification.add_checklistanswer",
         "qualification.view_checklistanswer",
+        *(f"routing.view_{model}" for model in ROUTING_HISTORY_MODELS),
     ),
     SALES_MANAGER: (
         "auth.view_user",
@@ -68,6 +91,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "qualification.view_checklistanswer",
         "qualification.view_reason",
         "qualification.view_criteriaset",
+        # routing: managers see the set-up and record their reps' absences
+        *(f"routing.view_{model}" for model in ROUTING_CONFIG_MODELS),
+        *(f"routing.view_{model}" for model in ROUTING_HISTORY_MODELS),
+        "routing.add_outofoffice",
+        "routing.change_outofoffice",
+        "routing.delete_outofoffice",
     ),
 }
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from django.db.models import Case, QuerySet, Value, When
 
 from qualification import scoring
 
-from .models import EngagementEvent, Lead
+from .models import EngagementEvent, Lead, StageChange, Touch
+from .stages import Stage
 
 
 def lead_facts(lead: Lead) -> dict[str, Any]:
@@ -42,3 +47,109 @@ def scoring_events(lead: Lead) -> list[scoring.Event]:
         "kind", "occurred_at", "url", "content_tag"
     )
     return as_scoring_events(rows)
+
+
+# --- who sees which leads -------------------------------------------------------------
+# One place decides visibility; every page and API call goes through it, and a lead
+# outside it answers 404 (its existence is not revealed).
+
+
+def visible_leads(user: Any) -> QuerySet[Lead]:
+    from django.db.models import Q
+
+    from routing.models import TeamMembership
+
+    from .roles import MARKETING_OPS, SALES_MANAGER, roles_of
+
+    leads = Lead.objects.filter(archived_at__isnull=True)
+    roles = roles_of(user)
+    if MARKETING_OPS in roles:
+        return leads
+    if SALES_MANAGER in roles:
+        # the teams they manage: every member's leads, their own, and unowned team work
+        members = TeamMembership.objects.filter(team__manager=user).values("user_id")
+        return leads.filter(Q(owner=user) | Q(owner__in=members))
+    return leads.filter(owner=user)
+
+
+def with_list_relations(leads: QuerySet[Lead]) -> QuerySet[Lead]:
+    """What every lead list shows: account, owner, product line and the running clocks,
+    in a constant number of queries whatever the page size."""
+    from django.db.models import Prefetch
+
+    from routing.models import SlaClock
+
+    return leads.select_related("account", "owner", "product_line").prefetch_related(
+        Prefetch(
+            "sla_clocks",
+            queryset=SlaClock.objects.filter(stopped_at__isnull=True).order_by("due_at"),
+            to_attr="running_clocks",
+        )
+    )
+
+
+def lead_queue_for(user: Any) -> QuerySet[Lead]:
+    """A rep's queue: own MQLs to decide and accepted leads to work, hot ones first."""
+    priority_rank = Case(
+        When(priority=Lead.Priority.HOT, then=Value(0)),
+        When(priority=Lead.Priority.STANDARD, then=Value(1)),
+        default=Value(2),
+    )
+    return (
+        with_list_relations(
+            Lead.objects.filter(
+                owner=user, archived_at__isnull=True, stage__in=(Stage.MQL, Stage.ACCEPTED)
+            )
+        )
+        .annotate(priority_rank=priority_rank)
+        .order_by("priority_rank", "stage_entered_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str  # "event", "touch", "stage", "notification"
+    title: str
+    detail: str
+    actor: str
+
+
+def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
+    """Events, touches, stage changes and notifications about the lead, newest first."""
+    from routing.models import Notification
+
+    entries: list[TimelineEntry] = []
+    for e in EngagementEvent.objects.filter(lead=lead).order_by("-occurred_at")[:limit]:
+        detail = " · ".join(filter(None, [e.content_tag, e.url]))
+        entries.append(TimelineEntry(e.occurred_at, "event", e.get_kind_display(), detail, ""))
+    for t in Touch.objects.filter(lead=lead).select_related("by")[:limit]:
+        entries.append(
+            TimelineEntry(
+                t.occurred_at,
+                "touch",
+                f"{t.get_kind_display()}: {t.get_outcome_display()}",
+                t.note,
+                _person(t.by),
+            )
+        )
+    changes = StageChange.objects.filter(lead=lead).select_related("actor", "reason")
+    for c in changes.order_by("-at")[:limit]:
+        detail = " — ".join(filter(None, [c.reason.label if c.reason else "", c.note]))
+        title = f"{Stage(c.from_stage).label} → {Stage(c.to_stage).label}"
+        entries.append(
+            TimelineEntry(c.at, "stage", title, detail, _person(c.actor) if c.actor else "handoff")
+        )
+    notes = Notification.objects.filter(lead=lead).select_related("recipient")
+    for n in notes.order_by("-created_at")[:limit]:
+        entries.append(
+            TimelineEntry(n.created_at, "notification", n.title, "", f"to {_person(n.recipient)}")
+        )
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit]
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.username

@@ -212,6 +212,11 @@ def _run(
                 criteria_set=locked.criteria_set,
                 details=data.details or {},
             )
+            # SLA clocks and routing, in this transaction: a transition never commits
+            # without its clocks (and, for a new MQL, its owner).
+            from routing.sla import on_stage_change
+
+            on_stage_change(lead=locked, change=change)
     except ConcurrentTransition as exc:
         raise LeadActionRefused(
             "stale", "This lead was changed by someone else at the same moment. Reload."
@@ -335,6 +340,11 @@ def dispute(
             "Say why the rejection is disputed: the sales manager reads this note.",
             field="note",
         )
+    if owner is None:
+        # the manager of the rejecting rep's team decides (None: no team, keep the rep)
+        from routing.assignment import dispute_owner
+
+        owner = dispute_owner(lead)
     details = {"owner": owner.pk} if owner is not None else None
     return _run(
         lead,
@@ -404,9 +414,16 @@ def log_touch(
         )
     if not lead.is_open:
         raise LeadActionRefused("closed", "This lead is closed; touches can no longer be logged.")
-    return Touch.objects.create(
-        lead=lead, kind=kind, outcome=outcome, note=note.strip(), by=by, occurred_at=occurred_at
-    )
+    from routing.sla import on_touch
+
+    with transaction.atomic():
+        # the lead first, then its touch and clocks: the lock order every writer keeps
+        Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk", flat=True).get()
+        touch = Touch.objects.create(
+            lead=lead, kind=kind, outcome=outcome, note=note.strip(), by=by, occurred_at=occurred_at
+        )
+        on_touch(lead=lead, touch=touch)  # stops the first-touch clock
+    return touch
 
 
 def answer_checklist(
@@ -823,3 +840,45 @@ def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 
         Lead.objects.bulk_update(changed, ["fit_score", "engagement_score"])
         changed_total += len(changed)
         last_pk = batch[-1].pk
+
+
+# --- one entry point for pages and the API ---------------------------------------------
+
+# What each transition takes from a person, besides the lead and who acts.
+TRANSITION_INPUTS: dict[str, tuple[str, ...]] = {
+    "engage": (),
+    "qualify_mql": (),
+    "accept": (),
+    "reject": ("reason", "note"),
+    "qualify_sql": ("next_step", "note"),
+    "nurture": ("reason", "follow_up_on", "note"),
+    "convert": ("note",),
+    "recycle": ("note",),
+    "dispute": ("note",),
+    "disqualify": ("reason", "note"),
+}
+
+
+def perform(
+    name: str, *, lead: Lead, by: Any, seen_stage: str | None = None, **inputs: Any
+) -> StageChange:
+    """Run the transition `name` as a person would ask for it: `seen_stage` is the stage
+    their page or client showed, so a lead that moved meanwhile is reported, not changed.
+    Inputs a transition does not take are ignored."""
+    if name not in TRANSITIONS:
+        raise LeadActionRefused("unknown_transition", f"There is no action called '{name}'.")
+    if seen_stage and seen_stage != lead.stage:
+        raise LeadActionRefused(
+            "stale",
+            f"This lead changed while you were looking at it (it is now "
+            f"{lead.get_stage_display()}). Reload and try again.",
+        )
+    kwargs = {key: inputs[key] for key in TRANSITION_INPUTS[name] if key in inputs}
+    for key in ("note", "next_step"):
+        if key in TRANSITION_INPUTS[name]:
+            kwargs.setdefault(key, "")
+    if name in ("reject", "nurture", "disqualify"):
+        kwargs.setdefault("reason", None)
+    if name == "nurture":
+        kwargs.setdefault("follow_up_on", None)
+    return TRANSITIONS[name](lead=lead, by=by, **kwargs)

@@ -1,6 +1,8 @@
 """The one module of test factories. Personas (a rep, another rep, a manager, marketing
 ops) are fixtures in tests/conftest.py built from these."""
 
+import datetime as dt
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -203,3 +205,67 @@ def industrial_criteria(**overrides) -> CriteriaSet:
     CriteriaSet.objects.filter(pk=criteria.pk).update(status=CriteriaSet.Status.ACTIVE)
     criteria.refresh_from_db()
     return criteria
+
+
+# --- routing ---------------------------------------------------------------------------
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    """`TeamFactory(reps=[rep, (other_rep, 2)])`: members with their weights (default 1)."""
+
+    class Meta:
+        model = "routing.Team"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    manager = factory.SubFactory(UserFactory, role="Sales manager")
+    max_open_leads = 25
+
+    @factory.post_generation
+    def reps(self, create, extracted, **kwargs):
+        from routing.models import TeamMembership
+
+        for entry in extracted or ():
+            user, weight = entry if isinstance(entry, tuple) else (entry, 1)
+            TeamMembership.objects.create(team=self, user=user, weight=weight)
+
+
+class RoutingRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "routing.RoutingRule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    order = factory.Sequence(int)
+    team = factory.SubFactory(TeamFactory)
+
+
+class BusinessCalendarFactory(factory.django.DjangoModelFactory):
+    """Monday to Friday, 9 to 17, Berlin time."""
+
+    class Meta:
+        model = "routing.BusinessCalendar"
+
+    name = factory.Sequence(lambda n: f"Calendar {n}")
+    time_zone = "Europe/Berlin"
+    working_days = factory.LazyFunction(lambda: [0, 1, 2, 3, 4])
+    start = factory.LazyFunction(lambda: dt.time(9))
+    end = factory.LazyFunction(lambda: dt.time(17))
+
+
+class SlaPolicyFactory(factory.django.DjangoModelFactory):
+    """Standard priority: decide in 4 business hours, first touch in 1 business day,
+    qualify in 10, disposition in 5; warn at 75 %; notify on breach."""
+
+    class Meta:
+        model = "routing.SlaPolicy"
+
+    name = factory.Sequence(lambda n: f"Policy {n}")
+    priority = Lead.Priority.STANDARD
+    calendar = factory.SubFactory(BusinessCalendarFactory)
+    decision_minutes = 4 * 60
+    first_touch_minutes = 8 * 60
+    qualification_minutes = 10 * 8 * 60
+    disposition_minutes = 5 * 8 * 60
+    warning_percent = 75
+    breach_action = "notify"
+    max_reassignments = 1

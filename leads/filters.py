@@ -1,0 +1,61 @@
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from qualification.models import ProductLine
+
+from .models import Lead
+from .stages import Stage
+
+
+class LeadListFilter(django_filters.FilterSet):
+    priority = django_filters.ChoiceFilter(choices=Lead.Priority.choices, empty_label="Any")
+    source = django_filters.ChoiceFilter(choices=Lead.Source.choices, empty_label="Any")
+    product_line = django_filters.ModelChoiceFilter(
+        queryset=ProductLine.objects.all(), empty_label="Any"
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["priority", "source", "product_line"]
+
+
+class QueueFilter(LeadListFilter):
+    stage = django_filters.ChoiceFilter(
+        choices=[(Stage.MQL, "MQL"), (Stage.ACCEPTED, "Accepted")], empty_label="All stages"
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["stage", "priority", "source", "product_line"]
+
+
+class MarketingLeadFilter(QueueFilter):
+    q = django_filters.CharFilter(method="search", label="Search")
+    stage = django_filters.ChoiceFilter(choices=Stage.choices, empty_label="All stages")
+    owner = django_filters.ModelChoiceFilter(
+        queryset=get_user_model().objects.filter(owned_leads__isnull=False).distinct(),
+        empty_label="Anyone",
+    )
+    created_after = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="Created from"
+    )
+    created_before = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="Created to"
+    )
+    campaign = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Lead
+        fields = ["q", "stage", "priority", "source", "product_line", "owner", "campaign"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(email__icontains=value)
+            | Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+            | Q(account__name__icontains=value)
+        )

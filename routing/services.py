@@ -1,0 +1,296 @@
+"""Changes of ownership: routing a new MQL, a manager's reassignment, the reassignment
+after an SLA breach. Each writes one Assignment row (the audit of who got the lead and
+why), restarts the new owner's clocks and tells the people concerned.
+
+Ownership is not a stage, so no StageChange is written: the Assignment row is its audit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from leads.models import Lead, StageChange
+from leads.roles import SALES_MANAGER, SALES_REP, roles_of
+from leads.services import LeadActionRefused
+from leads.stages import Stage
+
+from . import assignment, notifications, sla
+from .assignment import person
+from .models import Assignment, ClockKind, Notification, RoutingRule, SlaClock, Team
+
+# Stages in which a lead has an owner who is expected to act, so it can change hands.
+REASSIGNABLE_STAGES = (Stage.MQL, Stage.ACCEPTED, Stage.SQL, Stage.NURTURE)
+
+HEADLINES = {
+    Assignment.Kind.RULE: "A new MQL was routed to you.",
+    Assignment.Kind.ACCOUNT: "A new MQL from an account you already work.",
+    Assignment.Kind.MANAGER: "A new MQL came to you: nobody in your team could take it.",
+    Assignment.Kind.UNASSIGNED: "A new MQL has no owner: assign it.",
+    Assignment.Kind.FOLLOW_UP: "A lead you nurtured is back: its follow-up date has come.",
+    Assignment.Kind.DISPUTE: "Marketing disputed a rejection: please decide on this MQL.",
+    Assignment.Kind.MANUAL: "A lead was reassigned to you.",
+    Assignment.Kind.SLA: "A lead was reassigned to you after an SLA breach.",
+}
+
+
+def _hand_over(
+    lead: Lead,
+    *,
+    owner: Any,
+    kind: str,
+    at: dt.datetime,
+    lines: list[str],
+    by: Any = None,
+    team: Team | None = None,
+    rule: RoutingRule | None = None,
+    note: str = "",
+) -> Assignment:
+    """Record the owner (the lead is locked by the caller), restart the owner's clock,
+    notify. Inside the caller's transaction."""
+    previous = lead.owner if lead.owner_id else None
+    if lead.owner_id != (owner.pk if owner is not None else None):
+        # A plain column update: the stage is protected and already saved by the caller.
+        # Nobody found clears the owner: the lead waits for one, visibly, and is not left
+        # with a rep who said no to it before.
+        Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
+        lead.owner = owner
+    record = Assignment.objects.create(
+        lead=lead,
+        kind=kind,
+        owner=owner,
+        previous_owner=previous if previous != owner else None,
+        team=team,
+        rule=rule,
+        explanation=lines,
+        note=note,
+        mql_cycle=lead.mql_cycle,
+        by=by,
+        at=at,
+    )
+    clock = sla.restart_owner_clocks(lead=lead, at=at) if owner is not None else None
+    _tell(lead, record, previous, clock, at)
+    return record
+
+
+def _tell(
+    lead: Lead, record: Assignment, previous: Any, clock: SlaClock | None, at: dt.datetime
+) -> None:
+    handed_over = record.kind in (Assignment.Kind.MANUAL, Assignment.Kind.SLA)
+    context = notifications.new_mql_context(
+        lead,
+        headline=HEADLINES[record.kind],
+        explanation=record.explanation,
+        due=sla.due_text(clock),
+        now=at,
+    )
+    context["note"] = record.note
+    context["by_name"] = person(record.by) if record.by else "handoff"
+    messages: list[notifications.Message] = []
+    kind = Notification.Kind.REASSIGNED if handed_over else Notification.Kind.NEW_MQL
+    if record.owner is not None:
+        messages.append(notifications.Message(record.owner, kind, lead, context))
+    else:
+        # nobody to route to: somebody must still hear of the lead
+        for manager in notifications.sales_managers():
+            messages.append(notifications.Message(manager, kind, lead, context))
+    if handed_over and previous is not None and previous != record.owner:
+        taken = {
+            **notifications.lead_context(lead),
+            "headline": f"This lead now belongs to {person(record.owner)}.",
+            "explanation": record.explanation,
+            "note": record.note,
+            "by_name": context["by_name"],
+        }
+        messages.append(notifications.Message(previous, Notification.Kind.REASSIGNED, lead, taken))
+    notifications.notify(messages, at=at)
+
+
+# --- called from the lifecycle (routing.sla.on_stage_change) -----------------------------
+
+
+def _last_entry(lead: Lead, stage: str, exclude: StageChange) -> StageChange | None:
+    return (
+        StageChange.objects.filter(lead=lead, to_stage=stage)
+        .exclude(pk=exclude.pk)
+        .select_related("actor", "reason")
+        .order_by("-at", "-pk")
+        .first()
+    )
+
+
+def on_mql(*, lead: Lead, change: StageChange) -> Assignment:
+    """A lead just became an MQL (lead locked, in the transition's transaction): give it
+    an owner and say why."""
+    at = change.at
+    if change.transition == "dispute":
+        rejection = _last_entry(lead, Stage.REJECTED, change)
+        lines = []
+        if rejection is not None:
+            lines.append(
+                f"Rejected by {person(rejection.actor) or 'handoff'}"
+                + (f": {rejection.reason}." if rejection.reason_id else ".")
+            )
+        lines.append(f"Marketing disputed the rejection: {change.note}")
+        team = assignment.team_of(lead)
+        if lead.owner_id is not None:
+            role = f", manager of {team}," if team and team.manager_id == lead.owner_id else ""
+            lines.append(f"{person(lead.owner)}{role} decides.")
+        return _hand_over(
+            lead, owner=lead.owner, kind=Assignment.Kind.DISPUTE, at=at, lines=lines, team=team
+        )
+
+    lines: list[str] = []
+    if change.from_stage == Stage.NURTURE and lead.owner_id is not None:
+        nurtured = _last_entry(lead, Stage.NURTURE, change)
+        # Nurtured by its rep (not recycled by marketing): back to the same rep.
+        if nurtured is not None and nurtured.transition == "nurture":
+            owner = lead.owner
+            follow_up = nurtured.details.get("follow_up_on", "")
+            day = timezone.localdate(at)
+            if owner.is_active and not assignment.out_of_office_ids([owner.pk], day):
+                return _hand_over(
+                    lead,
+                    owner=owner,
+                    kind=Assignment.Kind.FOLLOW_UP,
+                    at=at,
+                    lines=[f"{person(owner)} nurtured this lead until {follow_up}: back to them."],
+                    team=assignment.team_of(lead),
+                )
+            lines.append(
+                f"{person(owner)} nurtured this lead until {follow_up} but is not available: "
+                "routed by the rules instead."
+            )
+
+    routing = assignment.route(lead=lead, at=at)
+    return _hand_over(
+        lead,
+        owner=routing.owner,
+        kind=routing.kind,
+        at=at,
+        lines=lines + routing.lines,
+        team=routing.team,
+        rule=routing.rule,
+    )
+
+
+def on_rejected(*, lead: Lead, change: StageChange, disposition: SlaClock | None) -> None:
+    """Tell marketing ops: a rejected lead is theirs to recycle, dispute or disqualify."""
+    context = {
+        **notifications.lead_context(lead),
+        "rejected_by": person(change.actor) if change.actor_id else "handoff (system)",
+        "reason": str(change.reason) if change.reason_id else "",
+        "note": change.note,
+        "due": sla.due_text(disposition),
+    }
+    notifications.notify(
+        [
+            notifications.Message(user, Notification.Kind.LEAD_REJECTED, lead, context)
+            for user in notifications.marketing_ops()
+        ],
+        at=change.at,
+    )
+
+
+# --- reassignment ---------------------------------------------------------------------
+
+
+def _may_reassign(lead: Lead, by: Any) -> bool:
+    """Any sales manager (as for every other action on a rep's lead), or the manager of
+    the lead's team."""
+    if SALES_MANAGER in roles_of(by):
+        return True
+    team = assignment.team_of(lead)
+    return by is not None and team is not None and team.manager_id == by.pk
+
+
+def reassign(
+    *, lead: Lead, to: Any, by: Any, note: str = "", at: dt.datetime | None = None
+) -> Assignment:
+    """A manager gives the lead to `to`. The new owner gets a full decision (in mql) or
+    first-touch (in accepted) target from now; the old clock is closed as handed over,
+    or breached if it already was."""
+    at = at or timezone.now()
+    note = (note or "").strip()
+    with transaction.atomic():
+        try:
+            locked = (
+                Lead.objects.select_for_update(of=("self",))
+                .select_related("account", "owner", "product_line", "criteria_set")
+                .get(pk=lead.pk)
+            )
+        except Lead.DoesNotExist as exc:
+            raise LeadActionRefused("gone", "This lead no longer exists.") from exc
+        if not _may_reassign(locked, by):
+            raise LeadActionRefused(
+                "permission", "Only a sales manager or the team's manager can reassign leads."
+            )
+        if locked.archived_at is not None or locked.stage not in REASSIGNABLE_STAGES:
+            raise LeadActionRefused(
+                "not_allowed",
+                f"A lead in stage {locked.get_stage_display()} cannot be reassigned.",
+            )
+        if to is None or not to.is_active or not roles_of(to) & {SALES_REP, SALES_MANAGER}:
+            raise LeadActionRefused(
+                "owner_invalid", "Choose an active sales rep or manager.", field="to"
+            )
+        if locked.owner_id == to.pk:
+            raise LeadActionRefused(
+                "owner_unchanged", f"{person(to)} already owns this lead.", field="to"
+            )
+        lines = [f"{person(by)} reassigned the lead from {person(locked.owner)} to {person(to)}."]
+        day = timezone.localdate(at)
+        if assignment.out_of_office_ids([to.pk], day):
+            lines.append(f"Note: {person(to)} is out of office today.")
+        team = assignment.team_of_user(to) or assignment.team_of(locked)
+        return _hand_over(
+            locked,
+            owner=to,
+            kind=Assignment.Kind.MANUAL,
+            at=at,
+            lines=lines,
+            by=by,
+            team=team,
+            note=note,
+        )
+
+
+def reassign_after_breach(*, lead: Lead, clock: SlaClock, at: dt.datetime) -> Assignment | None:
+    """The next rep by the routing rules (never the one who breached). None when nobody
+    else can take the lead. Called by the sweep with the lead locked."""
+    exclude = [lead.owner_id] if lead.owner_id else []
+    routing = assignment.route(lead=lead, at=at, exclude=exclude)
+    if routing.owner is None or routing.owner.pk == lead.owner_id:
+        return None
+    what = "decision" if clock.kind == ClockKind.DECISION else "first touch"
+    lines = [
+        f"{person(clock.owner) or 'The owner'} did not act in time: the {what} SLA "
+        f"({clock.policy.name}) ran out at {sla.due_text(clock)}.",
+        *routing.lines,
+    ]
+    return _hand_over(
+        lead,
+        owner=routing.owner,
+        kind=Assignment.Kind.SLA,
+        at=at,
+        lines=lines,
+        team=routing.team,
+        rule=routing.rule,
+    )
+
+
+# --- notifications --------------------------------------------------------------------
+
+
+def mark_read(
+    *, user: Any, notification_ids: Iterable[int] | None = None, at: dt.datetime | None = None
+) -> int:
+    """Mark the user's notifications (all, or the given ones) read; returns how many."""
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=list(notification_ids))
+    return unread.update(read_at=at or timezone.now())

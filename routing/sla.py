@@ -1,0 +1,469 @@
+"""SLA clocks: started and stopped by the lifecycle in the transaction of the transition
+(or logged touch) that starts or stops them, and swept every minute by Celery beat.
+
+A clock kind runs only while the lead is in its stage (decision: mql; first touch and
+qualification: accepted; disposition: rejected), so every transition stops the clocks of
+the stage it leaves and starts those of the stage it enters. Sales clocks start when the
+lead gets an owner, not when it became an MQL: routing delay never counts against a rep.
+
+Locking order, everywhere: the lead row, then its clocks. Whoever writes a clock holds
+its lead's lock, so the sweep (which locks leads with SKIP LOCKED) and the transitions
+(which lock the lead first) never deadlock and never both act on one breach.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leads.models import Lead, StageChange, Touch
+from leads.stages import Stage
+
+from . import notifications
+from .business_time import add_business_time, business_time_between
+from .models import Assignment, ClockKind, Notification, SlaClock, SlaPolicy
+
+logger = logging.getLogger(__name__)
+
+# The stage in which each clock kind runs.
+CLOCK_STAGE = {
+    ClockKind.DECISION: Stage.MQL,
+    ClockKind.FIRST_TOUCH: Stage.ACCEPTED,
+    ClockKind.QUALIFICATION: Stage.ACCEPTED,
+    ClockKind.DISPOSITION: Stage.REJECTED,
+}
+# Clocks that measure the owner personally: a new owner gets them afresh.
+OWNER_CLOCKS = {Stage.MQL: ClockKind.DECISION, Stage.ACCEPTED: ClockKind.FIRST_TOUCH}
+SLA_REASON = "no-response-within-sla"
+BATCH_SIZE = 100
+
+
+# --- policies and clocks ----------------------------------------------------------------
+
+
+def policy_for(lead: Lead) -> SlaPolicy | None:
+    """The active policy for the lead's priority and channel, else for its priority and
+    any channel, else the standard one: a lead with an unusual priority still has a clock."""
+    candidates = list(
+        SlaPolicy.objects.filter(active=True)
+        .filter(
+            Q(priority=lead.priority, source__in=[lead.source, ""])
+            | Q(priority=Lead.Priority.STANDARD, source="")
+        )
+        .select_related("calendar")
+        .prefetch_related("calendar__holidays")
+    )
+
+    def rank(policy: SlaPolicy) -> tuple[int, int]:
+        return (policy.priority != lead.priority, policy.source != lead.source)
+
+    return min(candidates, key=rank) if candidates else None
+
+
+def start_clock(
+    *,
+    lead: Lead,
+    kind: str,
+    at: dt.datetime,
+    owner: Any,
+    policy: SlaPolicy | None = None,
+) -> SlaClock | None:
+    """Start a clock of `kind` (None when no policy sets a target for it)."""
+    policy = policy or policy_for(lead)
+    if policy is None:
+        return None
+    target = policy.target(kind)
+    if target is None:
+        return None
+    calendar = policy.calendar.as_calendar()
+    warn_at = None
+    if policy.warning_percent:
+        warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
+    return SlaClock.objects.create(
+        lead=lead,
+        kind=kind,
+        policy=policy,
+        owner=owner,
+        target=target,
+        started_at=at,
+        due_at=add_business_time(at, target, calendar),
+        warn_at=warn_at,
+    )
+
+
+def stop_clocks(
+    *,
+    lead: Lead,
+    at: dt.datetime,
+    stopped_by: str,
+    kinds: Collection[str] | None = None,
+    handed_over: bool = False,
+) -> list[SlaClock]:
+    """Stop the lead's running clocks (of `kinds`), recording met or breached and the
+    business time taken. The caller holds the lead's lock."""
+    running = SlaClock.objects.filter(lead=lead, stopped_at__isnull=True)
+    if kinds is not None:
+        running = running.filter(kind__in=list(kinds))
+    clocks = list(
+        running.select_related("policy__calendar").prefetch_related("policy__calendar__holidays")
+    )
+    for clock in clocks:
+        stopped_at = max(at, clock.started_at)
+        clock.stopped_at = stopped_at
+        clock.stopped_by = stopped_by
+        clock.business_time = business_time_between(
+            clock.started_at, stopped_at, clock.policy.calendar.as_calendar()
+        )
+        if clock.breached_at is not None or stopped_at > clock.due_at:
+            clock.outcome = SlaClock.Outcome.BREACHED
+        elif handed_over:
+            clock.outcome = SlaClock.Outcome.REASSIGNED
+        else:
+            clock.outcome = SlaClock.Outcome.MET
+        clock.save(update_fields=["stopped_at", "stopped_by", "business_time", "outcome"])
+    return clocks
+
+
+def restart_owner_clocks(*, lead: Lead, at: dt.datetime) -> SlaClock | None:
+    """After a change of owner: the new owner gets a full target on the clock that
+    measures them personally (decision in mql; first touch in accepted, unless the first
+    touch already happened). Qualification and disposition clocks run on."""
+    kind = OWNER_CLOCKS.get(lead.stage)
+    if kind is None:
+        return None
+    stopped = stop_clocks(lead=lead, at=at, stopped_by="reassigned", kinds=[kind], handed_over=True)
+    if lead.owner_id is None or (kind == ClockKind.FIRST_TOUCH and not stopped):
+        return None
+    return start_clock(lead=lead, kind=kind, at=at, owner=lead.owner)
+
+
+def due_text(clock: SlaClock | None) -> str:
+    """When the clock is due, on its calendar's wall clock."""
+    if clock is None:
+        return ""
+    return notifications.when(clock.due_at, ZoneInfo(clock.policy.calendar.time_zone))
+
+
+def _touched_since_mql(lead: Lead) -> bool:
+    entered = (
+        StageChange.objects.filter(lead=lead, to_stage=Stage.MQL)
+        .order_by("-at", "-pk")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return (
+        entered is not None and Touch.objects.filter(lead=lead, occurred_at__gte=entered).exists()
+    )
+
+
+# --- called by the lifecycle (leads.services) -------------------------------------------
+
+
+def on_stage_change(*, lead: Lead, change: StageChange) -> None:
+    """Inside the transition's transaction, with `lead` locked: stop the clocks of the
+    stage left, route a new MQL, start the clocks of the stage entered."""
+    from . import services  # services builds on this module
+
+    at = change.at
+    stage = change.to_stage
+    if change.from_stage in CLOCK_STAGE.values():  # no clock runs in the other stages
+        stop_clocks(
+            lead=lead,
+            at=at,
+            stopped_by=change.transition,
+            kinds=[kind for kind, runs_in in CLOCK_STAGE.items() if runs_in != stage],
+        )
+    if stage == Stage.MQL:
+        # assigns the lead and starts the decision clock at assignment time
+        services.on_mql(lead=lead, change=change)
+    elif stage == Stage.ACCEPTED:
+        policy = policy_for(lead)
+        if policy is None:
+            return
+        first_touch = start_clock(
+            lead=lead, kind=ClockKind.FIRST_TOUCH, at=at, owner=lead.owner, policy=policy
+        )
+        if first_touch is not None and _touched_since_mql(lead):
+            # the rep called before clicking "accept": the first touch was on time
+            stop_clocks(lead=lead, at=at, stopped_by="touch", kinds=[ClockKind.FIRST_TOUCH])
+        start_clock(lead=lead, kind=ClockKind.QUALIFICATION, at=at, owner=lead.owner, policy=policy)
+    elif stage == Stage.REJECTED:
+        clock = start_clock(lead=lead, kind=ClockKind.DISPOSITION, at=at, owner=None)
+        services.on_rejected(lead=lead, change=change, disposition=clock)
+
+
+def on_touch(*, lead: Lead, touch: Touch) -> None:
+    """The first logged touch stops the first-touch clock (in the touch's transaction,
+    with the lead locked by the caller)."""
+    stop_clocks(
+        lead=lead,
+        at=min(touch.occurred_at, timezone.now()),
+        stopped_by="touch",
+        kinds=[ClockKind.FIRST_TOUCH],
+    )
+
+
+# --- the sweep ---------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    warned: int = 0
+    breached: int = 0
+    reassigned: int = 0
+    returned: int = 0
+    followed_up: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _due(now: dt.datetime) -> Q:
+    # matches the two partial indexes on running clocks
+    return Q(stopped_at__isnull=True) & (
+        Q(warned_at__isnull=True, warn_at__lte=now) | Q(breached_at__isnull=True, due_at__lte=now)
+    )
+
+
+def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
+    """Warn, breach and escalate every clock due at `now`, then bring back nurtured leads
+    whose follow-up date has come.
+
+    Idempotent and safe on several workers at once: leads are claimed with
+    SELECT ... FOR UPDATE SKIP LOCKED (a lead another sweep or a transition holds is
+    left to it, or to the next run), and each state is re-read under the lock, so a
+    warning or breach is recorded, notified and acted on exactly once. Works from the
+    database alone, so a missed run is caught up by the next one.
+    """
+    result = SweepResult()
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            leads = list(
+                Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    pk__gt=last_pk,
+                    pk__in=SlaClock.objects.filter(_due(now)).values("lead_id"),
+                )
+                .select_related("account", "owner", "product_line", "criteria_set")
+                .order_by("pk")[:batch_size]
+            )
+            if not leads:
+                break
+            last_pk = leads[-1].pk
+            _sweep_batch(leads, now, result)
+    _return_follow_ups(now, result, batch_size)
+    return result
+
+
+def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> None:
+    """A constant number of queries for warnings and breaches, however many; only the
+    breach actions (reassign, return) cost queries per lead."""
+    archived = [lead for lead in leads if lead.archived_at is not None]
+    for lead in archived:
+        # archiving is not a transition: its clocks end here, quietly
+        stop_clocks(lead=lead, at=min(lead.archived_at, now), stopped_by="archived")
+    leads = [lead for lead in leads if lead.archived_at is None]
+    by_pk = {lead.pk: lead for lead in leads}
+    clocks = list(
+        SlaClock.objects.select_for_update(of=("self",))
+        .filter(_due(now), lead__in=leads)
+        .select_related("policy__calendar", "owner")
+        .order_by("lead_id", "kind")
+    )
+    breached = [c for c in clocks if c.breached_at is None and c.due_at <= now]
+    # A clock past due and past its warning point is only breached: a late warning helps
+    # nobody. Its warning point is recorded as passed so it is never warned afterwards.
+    warned = [c for c in clocks if c not in breached]
+    # The leads are locked, so nobody else writes these clocks; the conditions restate
+    # "exactly once" in the UPDATE itself all the same.
+    claimed_warnings = SlaClock.objects.filter(
+        pk__in=[c.pk for c in warned], warned_at__isnull=True
+    ).update(warned_at=now)
+    claimed_breaches = SlaClock.objects.filter(
+        pk__in=[c.pk for c in breached], breached_at__isnull=True
+    ).update(breached_at=now, outcome=SlaClock.Outcome.BREACHED)
+    SlaClock.objects.filter(pk__in=[c.pk for c in breached], warned_at__isnull=True).update(
+        warned_at=now
+    )
+    result.warned += claimed_warnings
+    result.breached += claimed_breaches
+
+    managers = _team_managers(by_pk)
+    fallback: dict[str, list[Any]] = {}
+
+    def role_users(name: str) -> list[Any]:
+        if name not in fallback:
+            fallback[name] = (
+                notifications.marketing_ops()
+                if name == "marketing"
+                else notifications.sales_managers()
+            )
+        return fallback[name]
+
+    messages: list[notifications.Message] = []
+    for clock in warned:
+        lead = by_pk[clock.lead_id]
+        context = _clock_context(clock, lead, now)
+        for recipient in _clock_owners(clock, role_users):
+            messages.append(
+                notifications.Message(recipient, Notification.Kind.SLA_WARNING, lead, context)
+            )
+
+    actions = _breach_actions(breached, by_pk, now, result)
+    for clock in breached:
+        lead = by_pk[clock.lead_id]
+        context = {**_clock_context(clock, lead, now), "action": actions.get(clock.pk, "")}
+        recipients = list(_clock_owners(clock, role_users))
+        if clock.kind != ClockKind.DISPOSITION:
+            recipients += managers.get(lead.pk) or role_users("managers")
+        for recipient in recipients:
+            messages.append(
+                notifications.Message(recipient, Notification.Kind.SLA_BREACH, lead, context)
+            )
+    notifications.notify(messages, at=now)
+
+
+def _clock_owners(clock: SlaClock, role_users) -> list[Any]:
+    if clock.kind == ClockKind.DISPOSITION:
+        return role_users("marketing")
+    return [clock.owner] if clock.owner is not None else []
+
+
+def _team_managers(by_pk: dict[int, Lead]) -> dict[int, list[Any]]:
+    """The manager of each lead's team (where it was last routed), in one query."""
+    managers: dict[int, list[Any]] = {}
+    rows = (
+        Assignment.objects.filter(lead_id__in=list(by_pk), team__isnull=False)
+        .select_related("team__manager")
+        .order_by("lead_id", "-at", "-pk")
+    )
+    for row in rows:
+        managers.setdefault(row.lead_id, [row.team.manager])
+    return managers
+
+
+def _clock_context(clock: SlaClock, lead: Lead, now: dt.datetime) -> dict[str, Any]:
+    zone = ZoneInfo(clock.policy.calendar.time_zone)
+    return {
+        **notifications.lead_context(lead),
+        "clock": clock.get_kind_display(),
+        "clock_kind": clock.kind,
+        "owner_name": notifications.person(clock.owner) or "Marketing",
+        "policy": clock.policy.name,
+        "target_minutes": int(clock.target.total_seconds() // 60),
+        "started": notifications.when(clock.started_at, zone),
+        "due": due_text(clock),
+    }
+
+
+def _breach_actions(
+    breached: list[SlaClock], by_pk: dict[int, Lead], now: dt.datetime, result: SweepResult
+) -> dict[int, str]:
+    """Apply each breached clock's policy action; returns clock pk -> what was done."""
+    from . import services
+
+    candidates = [
+        c
+        for c in breached
+        if c.policy.breach_action != SlaPolicy.BreachAction.NOTIFY
+        and CLOCK_STAGE[c.kind] == by_pk[c.lead_id].stage
+        and c.kind in (ClockKind.DECISION, ClockKind.FIRST_TOUCH)
+    ]
+    if not candidates:
+        return {}
+    reassigned = Counter(
+        lead_id
+        for lead_id, cycle in Assignment.objects.filter(
+            lead_id__in=[c.lead_id for c in candidates], kind=Assignment.Kind.SLA
+        ).values_list("lead_id", "mql_cycle")
+        if cycle == by_pk[lead_id].mql_cycle
+    )
+    done: dict[int, str] = {}
+    acted: set[int] = set()
+    for clock in candidates:
+        lead = by_pk[clock.lead_id]
+        if lead.pk in acted:
+            continue  # one action per lead and sweep
+        acted.add(lead.pk)
+        policy = clock.policy
+        try:
+            with transaction.atomic():
+                action = policy.breach_action
+                if action == SlaPolicy.BreachAction.REASSIGN:
+                    record = None
+                    if reassigned[lead.pk] < policy.max_reassignments:
+                        record = services.reassign_after_breach(lead=lead, clock=clock, at=now)
+                    if record is not None:
+                        result.reassigned += 1
+                        done[clock.pk] = f"Reassigned to {notifications.person(record.owner)}."
+                        continue
+                    action = SlaPolicy.BreachAction.RETURN  # nobody else, or N times already
+                if action == SlaPolicy.BreachAction.RETURN and clock.kind == ClockKind.DECISION:
+                    _return_to_marketing(lead, clock, now)
+                    result.returned += 1
+                    done[clock.pk] = "Returned to marketing as a rejection: no response within SLA."
+        except Exception:
+            # The breach is recorded and notified; the action is logged, not retried forever.
+            logger.exception("SLA sweep: breach action failed for lead %s", lead.pk)
+            result.failed += 1
+    return done
+
+
+def _return_to_marketing(lead: Lead, clock: SlaClock, now: dt.datetime) -> None:
+    from leads.services import reject
+
+    reject(
+        lead=lead,
+        by=None,
+        reason=SLA_REASON,
+        note=(
+            f"No decision within the {clock.policy.name} target "
+            f"(due {due_text(clock)}); returned by handoff."
+        ),
+        at=now,
+        allow_system_reason=True,
+    )
+
+
+def _return_follow_ups(now: dt.datetime, result: SweepResult, batch_size: int) -> None:
+    """Nurtured leads whose follow-up date has come return to their owner as MQLs.
+    qualify_mql clears the date, so each comes back once."""
+    from leads.services import LeadActionRefused, qualify_mql
+
+    today = timezone.localdate(now)
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            leads = list(
+                Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    pk__gt=last_pk,
+                    stage=Stage.NURTURE,
+                    follow_up_on__lte=today,
+                    archived_at__isnull=True,
+                )
+                .select_related("account", "owner", "product_line", "criteria_set")
+                .order_by("pk")[:batch_size]
+            )
+            if not leads:
+                return
+            last_pk = leads[-1].pk
+            for lead in leads:
+                try:
+                    with transaction.atomic():
+                        qualify_mql(lead=lead, at=now)
+                    result.followed_up += 1
+                except LeadActionRefused as refused:
+                    logger.warning("Follow-up of lead %s refused: %s", lead.pk, refused.message)
+                    result.failed += 1

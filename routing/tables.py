@@ -1,0 +1,36 @@
+import django_tables2 as tables
+from django.utils.html import format_html
+
+from leads.tables import BaseLeadTable
+
+
+class TeamLeadTable(BaseLeadTable):
+    selected = tables.CheckBoxColumn(accessor="pk", orderable=False)
+    owner = tables.Column(default="—")
+    sla = tables.TemplateColumn(
+        "{% load handoff %}{% sla_badge record %}", verbose_name="SLA", orderable=False
+    )
+
+    class Meta(BaseLeadTable.Meta):
+        sequence = (
+            "selected",
+            "company",
+            "contact",
+            "owner",
+            "stage",
+            "sla",
+            "priority",
+            "source",
+            "fit_score",
+            "engagement_score",
+        )
+        orderable = False  # breaches first is the order that matters here
+        empty_text = "Your team has no open leads."
+
+    def render_selected(self, value, record):
+        return format_html(
+            '<input type="checkbox" name="leads" value="{}" form="reassign-form" '
+            'aria-label="Select {}">',
+            value,
+            record.name,
+        )

@@ -1,0 +1,348 @@
+"""The pages, tried by the personas: a rep, another rep, a manager, marketing ops."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from leads import services
+from leads.models import Lead, StageChange
+from leads.stages import Stage
+from routing.models import Team, TeamMembership
+from tests.factories import LeadFactory, active_criteria_with_checklist
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team(manager, rep, other_rep):
+    team = Team.objects.create(name="Industrial East", manager=manager)
+    TeamMembership.objects.create(team=team, user=rep)
+    TeamMembership.objects.create(team=team, user=other_rep)
+    return team
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+# --- home and navigation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "home"),
+    [("rep", "/queue/"), ("manager", "/team/"), ("marketing", "/marketing/leads/")],
+)
+def test_home_is_the_page_of_the_users_role(client, request, persona, home):
+    user = request.getfixturevalue(persona)
+
+    response = login(client, user).get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == home
+
+
+# --- the rep's queue -------------------------------------------------------------------
+
+
+def test_the_queue_shows_my_mqls_and_accepted_leads_hot_first(client, rep, other_rep):
+    standard = LeadFactory(stage=Stage.MQL, owner=rep, last_name="Plainfield")
+    hot = LeadFactory(stage=Stage.ACCEPTED, owner=rep, last_name="Hotchkiss", priority="hot")
+    LeadFactory(stage=Stage.MQL, owner=other_rep, last_name="Notmine")
+    LeadFactory(stage=Stage.SQL, owner=rep, last_name="Alreadysql")
+
+    page = login(client, rep).get("/queue/").content.decode()
+
+    assert "Notmine" not in page and "Alreadysql" not in page
+    assert page.index(hot.last_name) < page.index(standard.last_name)
+
+
+def test_the_queue_filters_by_stage(client, rep):
+    LeadFactory(stage=Stage.MQL, owner=rep, last_name="Mqllead")
+    LeadFactory(stage=Stage.ACCEPTED, owner=rep, last_name="Acceptedlead")
+
+    page = login(client, rep).get("/queue/?stage=accepted").content.decode()
+
+    assert "Acceptedlead" in page and "Mqllead" not in page
+
+
+def test_accepting_from_the_queue_row_returns_to_the_queue(client, rep):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+
+    response = login(client, rep).post(
+        f"/leads/{lead.pk}/transitions/accept/",
+        {"seen_stage": "mql", "next": "/queue/?stage=mql"},
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == "/queue/?stage=mql"
+    assert "Lead accepted" in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.ACCEPTED
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_the_queue_runs_a_constant_number_of_queries(
+    client, rep, django_assert_max_num_queries, rows
+):
+    for _ in range(rows):
+        LeadFactory(stage=Stage.MQL, owner=rep)
+    login(client, rep)
+
+    with django_assert_max_num_queries(14):
+        response = client.get("/queue/")
+
+    assert response.status_code == 200
+
+
+# --- the lead page ---------------------------------------------------------------------
+
+
+def test_a_rep_gets_404_for_another_reps_lead_page_and_actions(client, rep, other_rep):
+    lead = LeadFactory(stage=Stage.MQL, owner=other_rep)
+    login(client, rep)
+
+    assert client.get(f"/leads/{lead.pk}/").status_code == 404
+    assert client.post(f"/leads/{lead.pk}/transitions/accept/").status_code == 404
+    assert client.post(f"/leads/{lead.pk}/touches/", {}).status_code == 404
+    assert client.post(f"/leads/{lead.pk}/checklist/", {}).status_code == 404
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_the_lead_page_offers_only_the_actions_that_would_succeed(client, rep):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+
+    page = login(client, rep).get(f"/leads/{lead.pk}/").content.decode()
+
+    assert f"/leads/{lead.pk}/transitions/accept/" in page
+    assert f"/leads/{lead.pk}/transitions/reject/" in page
+    assert "transitions/qualify_sql/" not in page
+    assert "transitions/recycle/" not in page
+
+
+def test_a_rejection_without_reason_shows_the_sentence_keeps_the_note_and_changes_nothing(
+    client, rep
+):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+
+    response = login(client, rep).post(
+        f"/leads/{lead.pk}/transitions/reject/",
+        {"seen_stage": "mql", "reject-reason": "", "reject-note": "They build yachts"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert "Choose a rejection reason." in page
+    assert "They build yachts" in page  # nothing the rep typed is lost
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+    assert not StageChange.objects.filter(lead=lead).exists()
+
+
+def test_rejecting_with_a_reason_says_which(client, rep):
+    from qualification.models import Reason
+
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    reason = Reason.objects.get(code="misrouted")
+
+    response = login(client, rep).post(
+        f"/leads/{lead.pk}/transitions/reject/",
+        {"seen_stage": "mql", "reject-reason": reason.pk, "reject-note": ""},
+        follow=True,
+    )
+
+    assert f"Rejected: {reason.label}" in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.REJECTED
+
+
+def test_a_stale_page_is_told_to_reload(client, rep):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    services.accept(lead=lead, by=rep)
+
+    response = login(client, rep).post(
+        f"/leads/{lead.pk}/transitions/accept/", {"seen_stage": "mql"}
+    )
+
+    assert response.status_code == 409
+    assert "Reload" in response.content.decode()
+    assert StageChange.objects.filter(lead=lead).count() == 1
+
+
+def test_the_checklist_form_saves_answers_and_unlocks_sql(client, rep):
+    criteria = active_criteria_with_checklist(("Budget owner identified", True))
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep, criteria_set=criteria)
+    item = criteria.checklist_items.get()
+    login(client, rep)
+
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Needs more info" in page and "Budget owner identified" in page
+
+    client.post(
+        f"/leads/{lead.pk}/checklist/",
+        {f"checklist-answer_{item.pk}": "confirmed", f"checklist-evidence_{item.pk}": "CFO"},
+    )
+    response = client.post(
+        f"/leads/{lead.pk}/transitions/qualify_sql/",
+        {"seen_stage": "accepted", "qualify_sql-next_step": "Workshop on Tuesday"},
+        follow=True,
+    )
+
+    assert "Qualified to SQL" in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.SQL
+
+
+def test_logging_a_touch_shows_it_on_the_timeline(client, rep):
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep)
+    login(client, rep)
+
+    client.post(
+        f"/leads/{lead.pk}/touches/",
+        {"touch-kind": "call", "touch-outcome": "connected", "touch-note": "Spoke to Ada"},
+    )
+
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Call: Connected" in page and "Spoke to Ada" in page
+
+
+def test_user_text_is_escaped(client, rep):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep, first_name="<script>alert(1)</script>")
+
+    for path in ("/queue/", f"/leads/{lead.pk}/"):
+        page = login(client, rep).get(path).content.decode()
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_forms_are_protected_against_csrf(rep):
+    from django.test import Client
+
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(rep)
+
+    response = strict.post(f"/leads/{lead.pk}/transitions/accept/", {"seen_stage": "mql"})
+
+    assert response.status_code == 403
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+# --- marketing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/marketing/leads/", "/marketing/rejected/", "/marketing/nurture/", "/marketing/leads.csv"],
+)
+def test_marketing_pages_are_for_marketing_ops(client, rep, manager, marketing, path):
+    assert login(client, rep).get(path).status_code == 403
+    assert login(client, manager).get(path).status_code == 403
+    assert login(client, marketing).get(path).status_code == 200
+
+
+def test_marketing_reads_any_lead_but_cannot_take_sales_actions(client, rep, marketing):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    login(client, marketing)
+
+    assert client.get(f"/leads/{lead.pk}/").status_code == 200
+    response = client.post(f"/leads/{lead.pk}/transitions/accept/", {"seen_stage": "mql"})
+    assert response.status_code == 409
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_the_csv_export_has_the_pages_filters(client, marketing):
+    LeadFactory(stage=Stage.MQL, source="rfq", email="rfq@plant.example")
+    LeadFactory(stage=Stage.MQL, source="webinar", email="web@plant.example")
+
+    response = login(client, marketing).get("/marketing/leads.csv?source=rfq")
+
+    body = b"".join(response.streaming_content).decode()
+    assert "rfq@plant.example" in body and "web@plant.example" not in body
+    assert body.splitlines()[0].startswith("id,email,")
+
+
+def test_marketing_recycles_rejected_leads_in_bulk_with_the_reps_reason_in_view(
+    client, rep, marketing
+):
+    first = LeadFactory(stage=Stage.MQL, owner=rep, last_name="First")
+    second = LeadFactory(stage=Stage.MQL, owner=rep, last_name="Second")
+    for lead in (first, second):
+        services.reject(lead=lead, by=rep, reason="rejection-other", note="Wants a catalogue")
+    login(client, marketing)
+
+    page = client.get("/marketing/rejected/").content.decode()
+    assert "Wants a catalogue" in page and "Other" in page
+
+    response = client.post(
+        "/marketing/rejected/bulk/",
+        {"action": "recycle", "leads": [first.pk, second.pk], "note": "Newsletter"},
+        follow=True,
+    )
+    assert "Recycled to nurture: 2 leads" in response.content.decode()
+    assert set(Lead.objects.values_list("stage", flat=True)) == {Stage.NURTURE}
+
+
+def test_a_bulk_disqualify_without_reason_says_why_per_lead(client, rep, marketing):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep, last_name="Keeper")
+    services.reject(lead=lead, by=rep, reason="duplicate")
+
+    response = login(client, marketing).post(
+        "/marketing/rejected/bulk/", {"action": "disqualify", "leads": [lead.pk]}, follow=True
+    )
+
+    assert "Choose a disqualification reason." in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.REJECTED
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_marketing_lists_run_a_constant_number_of_queries(
+    client, marketing, rep, django_assert_max_num_queries, rows
+):
+    for _ in range(rows):
+        lead = LeadFactory(stage=Stage.MQL, owner=rep)
+        services.reject(lead=lead, by=rep, reason="duplicate")
+        LeadFactory(stage=Stage.NURTURE, follow_up_on=timezone.localdate() + dt.timedelta(5))
+    login(client, marketing)
+
+    for path in ("/marketing/leads/", "/marketing/rejected/", "/marketing/nurture/"):
+        with django_assert_max_num_queries(14):
+            assert client.get(path).status_code == 200
+
+
+# --- the manager's team page -------------------------------------------------------------
+
+
+def test_the_team_page_shows_the_teams_leads_only(client, team, manager, rep):
+    LeadFactory(stage=Stage.MQL, owner=rep, last_name="Teamlead")
+    LeadFactory(stage=Stage.MQL, last_name="Elsewhere")
+
+    page = login(client, manager).get("/team/").content.decode()
+
+    assert "Teamlead" in page and "Elsewhere" not in page
+
+
+def test_a_manager_reassigns_in_bulk(client, team, manager, rep, other_rep):
+    leads = [LeadFactory(stage=Stage.MQL, owner=rep) for _ in range(2)]
+
+    response = login(client, manager).post(
+        "/team/reassign/",
+        {"leads": [lead.pk for lead in leads], "to": other_rep.pk, "note": "Rita is out"},
+        follow=True,
+    )
+
+    assert "Reassigned 2 leads" in response.content.decode()
+    assert set(Lead.objects.values_list("owner", flat=True)) == {other_rep.pk}
+
+
+def test_the_team_page_is_for_managers(client, rep):
+    assert login(client, rep).get("/team/").status_code == 403
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_the_team_page_runs_a_constant_number_of_queries(
+    client, team, manager, rep, django_assert_max_num_queries, rows
+):
+    for _ in range(rows):
+        LeadFactory(stage=Stage.MQL, owner=rep)
+    login(client, manager)
+
+    with django_assert_max_num_queries(14):
+        assert client.get("/team/").status_code == 200
