@@ -97,6 +97,21 @@ def available_transitions(lead: Lead, user: Any) -> list[str]:
     return [t.name for t in lead.get_available_user_stage_transitions(user)]
 
 
+def blocked_transitions(lead: Lead, user: Any) -> list[tuple[str, str]]:
+    """Transitions this user could take from this stage but whose guard says not yet,
+    with the guard's sentence: the page tells the rep what is missing."""
+    blocked = []
+    for t in lead.get_all_stage_transitions():
+        if t.source != lead.stage or not t.has_perm(lead, user):
+            continue
+        for condition in t.conditions:
+            message = condition.failure(lead)
+            if message:
+                blocked.append((t.name, message))
+                break
+    return blocked
+
+
 def _checklist_snapshot(lead: Lead) -> list[dict[str, Any]]:
     return [
         {

@@ -115,11 +115,16 @@ def _render_lead(request, lead: Lead, *, bound: dict | None = None, status: int 
         }
         for name in available
     ]
+    blocked = [
+        {"label": TRANSITION_LABELS[name], "message": message}
+        for name, message in services.blocked_transitions(lead, user)
+    ]
     may_work = lead.is_open and is_owner_or_manager(lead, user)
     rows = checklist_state(lead)
     context = {
         "lead": lead,
         "actions": actions,
+        "blocked": blocked,
         "score": services.compute_score(lead, timezone.now()),
         "checklist": bound.get("checklist") or ChecklistForm(rows=rows, prefix="checklist"),
         "may_work": may_work,

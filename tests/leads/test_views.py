@@ -346,3 +346,13 @@ def test_the_team_page_runs_a_constant_number_of_queries(
 
     with django_assert_max_num_queries(14):
         assert client.get("/team/").status_code == 200
+
+
+def test_the_lead_page_says_what_blocks_sql(client, rep):
+    criteria = active_criteria_with_checklist(("Budget owner identified", True))
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep, criteria_set=criteria)
+
+    page = login(client, rep).get(f"/leads/{lead.pk}/").content.decode()
+
+    assert "Qualify to SQL: not yet." in page
+    assert "Checklist item &#x27;Budget owner identified&#x27; is not confirmed" in page
