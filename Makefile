@@ -37,7 +37,7 @@ run: install
 	@$(BIN)/honcho start --port $(PORT)
 
 test: install
-	@scripts/ensure-services.sh postgres redis
+	@scripts/ensure-services.sh postgres redis chromium
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .

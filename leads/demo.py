@@ -52,12 +52,9 @@ def create_users() -> list:
     for username, first, last, role, is_staff in DEMO_USERS:
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={
-                "first_name": first,
-                "last_name": last,
-                "email": f"{username}@demo.handoff.test",
-                "is_staff": is_staff,
-            },
+            # the e-mail address is set after the history is generated (set_demo_emails),
+            # so a year of simulated notifications does not queue a year of e-mails
+            defaults={"first_name": first, "last_name": last, "is_staff": is_staff},
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -65,6 +62,20 @@ def create_users() -> list:
         user.groups.add(Group.objects.get(name=role))
         users.append(user)
     return users
+
+
+def set_demo_emails() -> None:
+    """Give the demo users addresses once the history exists; notifications older than
+    two days count as read, as they would in a team that uses handoff daily."""
+    from routing.models import Notification
+
+    User = get_user_model()
+    for user in User.objects.filter(username__in=[u[0] for u in DEMO_USERS], email=""):
+        user.email = f"{user.username}@demo.handoff.test"
+        user.save(update_fields=["email"])
+    Notification.objects.filter(
+        read_at__isnull=True, created_at__lt=timezone.now() - dt.timedelta(days=2)
+    ).update(read_at=timezone.now())
 
 
 # --- criteria ---------------------------------------------------------------------------
@@ -245,6 +256,105 @@ def create_criteria() -> dict[str, CriteriaSet]:
     return {"components": comp, "field-service": fs}
 
 
+# --- routing and SLAs ----------------------------------------------------------------------
+
+HOLIDAYS_2026 = [
+    ("2026-01-01", "New Year"),
+    ("2026-04-03", "Good Friday"),
+    ("2026-04-06", "Easter Monday"),
+    ("2026-05-01", "Labour Day"),
+    ("2026-05-14", "Ascension"),
+    ("2026-05-25", "Whit Monday"),
+    ("2026-10-03", "German Unity Day"),
+    ("2026-12-24", "Christmas Eve"),
+    ("2026-12-25", "Christmas Day"),
+    ("2026-12-26", "Boxing Day"),
+    ("2025-12-25", "Christmas Day"),
+    ("2025-12-26", "Boxing Day"),
+    ("2027-01-01", "New Year"),
+]
+
+
+def create_routing() -> None:
+    """Three teams, routing rules, one calendar and three SLA policies."""
+    from routing.models import (
+        BusinessCalendar,
+        Holiday,
+        RoutingRule,
+        SlaPolicy,
+        Team,
+        TeamMembership,
+    )
+
+    User = get_user_model()
+    users = {u.username: u for u in User.objects.filter(username__in=[u[0] for u in DEMO_USERS])}
+    manager = users["manager"]
+    east = Team.objects.create(name="Industrial East", manager=manager, max_open_leads=30)
+    west = Team.objects.create(
+        name="Industrial West", manager=manager, max_open_leads=30, is_default=True
+    )
+    service = Team.objects.create(name="Field Service", manager=manager, max_open_leads=30)
+    for team, members in (
+        (east, [("rep", 2), ("omar", 1)]),
+        (west, [("lena", 2), ("omar", 1)]),
+        (service, [("sam", 2), ("rep", 1)]),
+    ):
+        for username, weight in members:
+            TeamMembership.objects.create(team=team, user=users[username], weight=weight)
+    field_service = ProductLine.objects.get(code="field-service")
+    RoutingRule.objects.create(
+        name="Field service to the service team",
+        order=10,
+        product_line=field_service,
+        team=service,
+    )
+    RoutingRule.objects.create(
+        name="DACH, Poland, Czechia and the Nordics to East",
+        order=20,
+        countries="DE, AT, CH, PL, CZ, DK, SE",
+        team=east,
+    )
+    calendar = BusinessCalendar.objects.create(
+        name="Sales office (Berlin)", time_zone="Europe/Berlin"
+    )
+    for day, name in HOLIDAYS_2026:
+        Holiday.objects.create(calendar=calendar, date=dt.date.fromisoformat(day), name=name)
+    hours = 60
+    day = 8 * hours
+    SlaPolicy.objects.create(
+        name="Hot: RFQs and booked meetings",
+        priority=Lead.Priority.HOT,
+        calendar=calendar,
+        decision_minutes=1 * hours,
+        first_touch_minutes=2 * hours,
+        qualification_minutes=5 * day,
+        disposition_minutes=2 * day,
+        breach_action=SlaPolicy.BreachAction.REASSIGN,
+        max_reassignments=1,
+    )
+    SlaPolicy.objects.create(
+        name="Standard",
+        priority=Lead.Priority.STANDARD,
+        calendar=calendar,
+        decision_minutes=4 * hours,
+        first_touch_minutes=1 * day,
+        qualification_minutes=10 * day,
+        disposition_minutes=5 * day,
+        breach_action=SlaPolicy.BreachAction.REASSIGN,
+        max_reassignments=1,
+    )
+    SlaPolicy.objects.create(
+        name="Low",
+        priority=Lead.Priority.LOW,
+        calendar=calendar,
+        decision_minutes=1 * day,
+        first_touch_minutes=2 * day,
+        qualification_minutes=15 * day,
+        disposition_minutes=5 * day,
+        breach_action=SlaPolicy.BreachAction.RETURN,
+    )
+
+
 # --- leads --------------------------------------------------------------------------------
 
 FIRST_NAMES = [
@@ -386,17 +496,45 @@ def create_leads(
     reps_by_line = {"components": ["rep", "omar", "lena"], "field-service": ["sam", "rep"]}
     start = now - dt.timedelta(days=30 * months)
     stats = DemoStats()
+    from routing import sla
+
     for n in range(count):
         if n < count * 0.9:
             created = start + (now - start) * (n / count)
-        else:  # this week's inflow: the queues have work in them today
-            created = now - dt.timedelta(days=4) * (1 - (n - count * 0.9) / (count * 0.1))
+        else:  # this week's inflow, the last of it today: the queues have work in them
+            share = (n - count * 0.9) / (count * 0.1)
+            created = now - dt.timedelta(days=4) * (1 - share) ** 2
         created = min(created + dt.timedelta(minutes=rng.randint(0, 600)), now)
         created -= dt.timedelta(hours=3)
+        # MQLs that arrived since the last lead (follow-ups due, account MQLs, disputes)
+        # are worked too, then the SLA sweep catches up, as it would every minute
+        for waiting in Lead.objects.filter(stage=Stage.MQL, stage_entered_at__lte=created):
+            line = waiting.product_line.code if waiting.product_line_id else "components"
+            recent = now - waiting.stage_entered_at < dt.timedelta(days=5)
+            _work_the_mql(
+                waiting,
+                rng,
+                0.5,
+                waiting.stage_entered_at,
+                now,
+                users,
+                reps_by_line[line],
+                marketing,
+                0.1 if recent else 1.0,
+            )
+        if now - created > dt.timedelta(hours=12):
+            # the last half day is left unswept: overdue clocks wait for the first real
+            # sweep (beat runs it every minute once `make run` is up)
+            sla.sweep(created)
         channel = _pick(rng, {k: v[0] for k, v in CHANNELS.items()})
         _share, intent, pattern, campaign = CHANNELS[channel]
-        company = rng.choice(COMPANIES)
-        name, domain, industry, country, segment, employees = company
+        name, domain, industry, country, segment, employees = rng.choice(COMPANIES)
+        # three sister companies per name, so accounts are many and owners spread out
+        sister = rng.randrange(3)
+        if sister:
+            name = f"{name} {('Services', 'Systems')[sister - 1]}"
+            domain = f"{('svc', 'sys')[sister - 1]}.{domain}"
+            employees = max(20, employees // (sister * 3))
         line = (
             "field-service"
             if industry in ("Chemicals", "Utilities", "Pharmaceuticals") or (rng.random() < 0.15)
@@ -449,7 +587,9 @@ def create_leads(
             kinds += rng.sample(
                 ["pricing_page_view", "page_view", "content_download", "spec_sheet_request"], 2
             )
-        if rng.random() < 0.05:
+        if n >= count * 0.9 and kinds:
+            kinds += ["pricing_page_view", "form_submitted"]  # this week's hot inflow
+        elif rng.random() < 0.05:
             kinds.append("unsubscribe")
         # this week's leads move at a working day's pace, so today has work in every stage
         pace = 0.1 if now - created < dt.timedelta(days=5) else 1.0
@@ -502,12 +642,33 @@ def _owner_for(lead: Lead, rng: random.Random, users: dict, candidates: list[str
     return owner
 
 
+def _at_work(moment: dt.datetime, rng: random.Random) -> dt.datetime:
+    """People act in office hours: a moment outside Mon-Fri 8-18 (Berlin) moves to the
+    next working morning."""
+    from zoneinfo import ZoneInfo
+
+    local = moment.astimezone(ZoneInfo("Europe/Berlin"))
+    if local.weekday() < 5 and 8 <= local.hour < 18:
+        return moment
+    day = local.date() if local.hour < 8 else local.date() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    morning = dt.datetime.combine(day, dt.time(9), tzinfo=local.tzinfo)
+    return morning + dt.timedelta(minutes=rng.randint(0, 120))
+
+
 def _work_the_mql(lead, rng, quality, t, now, users, candidates, marketing, pace) -> None:
     """What the owner does with an MQL, and what marketing does with a rejection; leads
     whose next step would lie in the future stay where they are (open work)."""
     rep = _owner_for(lead, rng, users, candidates)
+    if now - t < dt.timedelta(hours=12) and rng.random() < 0.7:
+        return  # today's MQL: not decided yet
     bias = REJECT_BIAS.get(rep.username, 0.0)
-    decide_at = t + dt.timedelta(hours=rng.uniform(0.3, 30) * pace)
+    t = lead.stage_entered_at  # the decision clock starts when the lead becomes an MQL
+    slowness = 3.0 if rep.username == "omar" else 1.0
+    decide_at = _at_work(
+        t + dt.timedelta(hours=min(rng.expovariate(1 / 1.5) * slowness, 60) * pace), rng
+    )
     if decide_at >= now:
         return
     if rng.random() < bias + (1 - quality) * 0.45:
@@ -532,7 +693,7 @@ def _work_the_mql(lead, rng, quality, t, now, users, candidates, marketing, pace
         return
     services.accept(lead=lead, by=rep, at=decide_at)
     lead.refresh_from_db()
-    touch_at = decide_at + dt.timedelta(hours=rng.uniform(0.5, 40) * pace)
+    touch_at = _at_work(decide_at + dt.timedelta(hours=rng.uniform(0.3, 6) * pace), rng)
     if touch_at >= now:
         return
     services.log_touch(

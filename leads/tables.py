@@ -5,6 +5,10 @@ from django.utils.html import format_html
 from .models import Lead
 
 
+def _label(bound_column) -> str:
+    return str(bound_column.header)
+
+
 class LeadLinkColumn(tables.Column):
     def render(self, record):
         return format_html(
@@ -22,13 +26,18 @@ class BaseLeadTable(tables.Table):
     source = tables.Column()
     product_line = tables.Column(verbose_name="Product line", default="—")
     priority = tables.Column()
-    fit_score = tables.Column(verbose_name="Fit", attrs={"td": {"class": "num"}})
-    engagement_score = tables.Column(verbose_name="Engagement", attrs={"td": {"class": "num"}})
+    fit_score = tables.Column(
+        verbose_name="Fit", attrs={"td": {"class": "num", "data-label": _label}}
+    )
+    engagement_score = tables.Column(
+        verbose_name="Engagement", attrs={"td": {"class": "num", "data-label": _label}}
+    )
 
     class Meta:
         model = Lead
         fields = ()
-        attrs = {"class": "leads"}
+        # data-label: on a phone each row becomes a card whose cells name their column
+        attrs = {"class": "leads", "td": {"data-label": _label}}
         empty_text = "No leads here."
         template_name = "django_tables2/table.html"
 
@@ -94,6 +103,7 @@ class RejectedTable(tables.Table):
     class Meta:
         model = Lead
         fields = ()
+        attrs = BaseLeadTable.Meta.attrs
         empty_text = "No rejected leads are waiting for marketing."
 
     def render_selected(self, value, record):
@@ -116,4 +126,5 @@ class NurtureTable(tables.Table):
     class Meta:
         model = Lead
         fields = ()
+        attrs = BaseLeadTable.Meta.attrs
         empty_text = "No leads in nurture."

@@ -8,6 +8,7 @@ from django.db import transaction
 from leads import demo
 from leads.models import Lead
 from qualification.models import CriteriaSet
+from routing.models import Team
 
 
 class Command(BaseCommand):
@@ -46,7 +47,10 @@ class Command(BaseCommand):
             users = demo.create_users()
             if not CriteriaSet.objects.exists():
                 demo.create_criteria()
+            if not Team.objects.exists():
+                demo.create_routing()
         if Lead.objects.exists():
+            demo.set_demo_emails()
             self.stdout.write("Leads exist already; demo leads not added.")
             return
 
@@ -56,6 +60,7 @@ class Command(BaseCommand):
                 self.stdout.flush()
 
         stats = demo.create_leads(count=leads, months=months, progress=progress)
+        demo.set_demo_emails()
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(
