@@ -232,6 +232,10 @@ def _run(
             from routing.sla import on_stage_change
 
             on_stage_change(lead=locked, change=change)
+            # outbound webhooks: queued with transaction.on_commit, sent by Celery
+            from routing.webhooks import STAGE_CHANGED, queue_event
+
+            queue_event(STAGE_CHANGED, change.pk)
     except ConcurrentTransition as exc:
         raise LeadActionRefused(
             "stale", "This lead was changed by someone else at the same moment. Reload."
@@ -578,9 +582,16 @@ def _account_for(payload: dict[str, Any], email: str) -> Account | None:
 
 
 def _current_criteria(lead: Lead) -> CriteriaSet | None:
-    if lead.stage in PRE_MQL_STAGES:
-        return active_criteria_for(lead.product_line_id)
-    return lead.criteria_set
+    if lead.stage not in PRE_MQL_STAGES:
+        return lead.criteria_set
+    current = lead.criteria_set
+    if (
+        current is not None
+        and current.status == CriteriaSet.Status.ACTIVE
+        and current.product_line_id == lead.product_line_id
+    ):
+        return current  # still the active version (publishing retires it): no query
+    return active_criteria_for(lead.product_line_id)
 
 
 def compute_score(
