@@ -143,6 +143,12 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            # a rep's queue (leads.selectors.lead_queue_for) reads only this small slice
+            models.Index(
+                fields=["owner", "stage_entered_at"],
+                condition=Q(stage__in=("mql", "accepted"), archived_at__isnull=True),
+                name="lead_queue",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,12 +1,37 @@
 import django_tables2 as tables
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.html import format_html
 
 from .models import Lead
 
 
-def _label(bound_column) -> str:
-    return str(bound_column.header)
+class LabelledTable(tables.Table):
+    """On a phone each row becomes a card whose cells name their column (data-label).
+    The labels are set once per table: callables in attrs cost a signature inspection
+    per cell."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for bound in self.columns:
+            td = dict(bound.column.attrs.get("td", {}))
+            td["data-label"] = str(bound.header)
+            bound.column.attrs = {**bound.column.attrs, "td": td}
+
+
+class SlaColumn(tables.Column):
+    """The most urgent running clock, as text and colour (see leads.templatetags)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("verbose_name", "SLA")
+        kwargs.setdefault("orderable", False)
+        kwargs.setdefault("empty_values", ())
+        super().__init__(accessor="pk", **kwargs)
+
+    def render(self, record):
+        from .templatetags.handoff import sla_badge
+
+        return sla_badge(record)
 
 
 class LeadLinkColumn(tables.Column):
@@ -19,25 +44,20 @@ class LeadLinkColumn(tables.Column):
         )
 
 
-class BaseLeadTable(tables.Table):
+class BaseLeadTable(LabelledTable):
     company = tables.Column(accessor="account__name", verbose_name="Company", default="—")
     contact = LeadLinkColumn(accessor="last_name", verbose_name="Contact")
     stage = tables.Column()
     source = tables.Column()
     product_line = tables.Column(verbose_name="Product line", default="—")
     priority = tables.Column()
-    fit_score = tables.Column(
-        verbose_name="Fit", attrs={"td": {"class": "num", "data-label": _label}}
-    )
-    engagement_score = tables.Column(
-        verbose_name="Engagement", attrs={"td": {"class": "num", "data-label": _label}}
-    )
+    fit_score = tables.Column(verbose_name="Fit", attrs={"td": {"class": "num"}})
+    engagement_score = tables.Column(verbose_name="Engagement", attrs={"td": {"class": "num"}})
 
     class Meta:
         model = Lead
         fields = ()
-        # data-label: on a phone each row becomes a card whose cells name their column
-        attrs = {"class": "leads", "td": {"data-label": _label}}
+        attrs = {"class": "leads"}
         empty_text = "No leads here."
         template_name = "django_tables2/table.html"
 
@@ -46,12 +66,8 @@ class BaseLeadTable(tables.Table):
 
 
 class QueueTable(BaseLeadTable):
-    sla = tables.TemplateColumn(
-        "{% load handoff %}{% sla_badge record %}", verbose_name="SLA", orderable=False
-    )
-    actions = tables.TemplateColumn(
-        template_name="leads/_queue_actions.html", verbose_name="Actions", orderable=False
-    )
+    sla = SlaColumn()
+    actions = tables.Column(accessor="pk", verbose_name="Actions", orderable=False)
 
     class Meta(BaseLeadTable.Meta):
         sequence = (
@@ -67,6 +83,28 @@ class QueueTable(BaseLeadTable):
             "actions",
         )
         empty_text = "Your queue is empty: no MQLs to decide, no accepted leads to work."
+
+    def render_actions(self, record):
+        if record.stage != "mql":
+            return format_html(
+                '<a class="button secondary" href="{}">Work it</a>',
+                reverse("lead-detail", args=[record.pk]),
+            )
+        return format_html(
+            '<form method="post" action="{}" class="inline">'
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+            '<input type="hidden" name="seen_stage" value="mql">'
+            '<input type="hidden" name="next" value="{}">'
+            '<button type="submit" aria-label="Accept {}">Accept</button></form> '
+            '<a class="button secondary" href="{}#action-reject" '
+            'aria-label="Reject {} with a reason">Reject…</a>',
+            reverse("lead-transition", args=[record.pk, "accept"]),
+            get_token(self.request),
+            self.request.get_full_path(),
+            record.name,
+            reverse("lead-detail", args=[record.pk]),
+            record.name,
+        )
 
 
 class MarketingLeadTable(BaseLeadTable):
@@ -88,7 +126,7 @@ class MarketingLeadTable(BaseLeadTable):
         )
 
 
-class RejectedTable(tables.Table):
+class RejectedTable(LabelledTable):
     selected = tables.CheckBoxColumn(
         accessor="pk", attrs={"th__input": {"aria-label": "Select all"}}
     )
@@ -103,7 +141,7 @@ class RejectedTable(tables.Table):
     class Meta:
         model = Lead
         fields = ()
-        attrs = BaseLeadTable.Meta.attrs
+        attrs = {"class": "leads"}
         empty_text = "No rejected leads are waiting for marketing."
 
     def render_selected(self, value, record):
@@ -114,7 +152,7 @@ class RejectedTable(tables.Table):
         )
 
 
-class NurtureTable(tables.Table):
+class NurtureTable(LabelledTable):
     contact = LeadLinkColumn(accessor="last_name", verbose_name="Lead")
     company = tables.Column(accessor="account__name", verbose_name="Company", default="—")
     owner = tables.Column(default="—")
@@ -126,5 +164,5 @@ class NurtureTable(tables.Table):
     class Meta:
         model = Lead
         fields = ()
-        attrs = BaseLeadTable.Meta.attrs
+        attrs = {"class": "leads"}
         empty_text = "No leads in nurture."

@@ -1,15 +1,13 @@
 import django_tables2 as tables
 from django.utils.html import format_html
 
-from leads.tables import BaseLeadTable
+from leads.tables import BaseLeadTable, SlaColumn
 
 
 class TeamLeadTable(BaseLeadTable):
     selected = tables.CheckBoxColumn(accessor="pk", orderable=False)
     owner = tables.Column(default="—")
-    sla = tables.TemplateColumn(
-        "{% load handoff %}{% sla_badge record %}", verbose_name="SLA", orderable=False
-    )
+    sla = SlaColumn()
 
     class Meta(BaseLeadTable.Meta):
         sequence = (
