@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0005_scoring'),
-        ('qualification', '0004_default_fast_lanes'),
+        ("leads", "0005_scoring"),
+        ("qualification", "0004_default_fast_lanes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(condition=models.Q(('archived_at__isnull', True), ('stage__in', ('mql', 'accepted'))), fields=['owner', 'stage_entered_at'], name='lead_queue'),
+            model_name="lead",
+            index=models.Index(
+                condition=models.Q(
+                    ("archived_at__isnull", True), ("stage__in", ("mql", "accepted"))
+                ),
+                fields=["owner", "stage_entered_at"],
+                name="lead_queue",
+            ),
         ),
     ]
