@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tables2",
     "django_filters",
     "django_fsm",
@@ -194,11 +197,48 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sla-sweep": {"task": "routing.sweep_sla", "schedule": 60.0},
 }
 
+# The integration API (leads/api/, README "API"). Integrations send a token (one per
+# service user, whose groups give its role); the browser's session works too.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # first, so an anonymous call answers 401 with "WWW-Authenticate: Token"
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["leads.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # per token (a token is one service user's) or browser user, counted in Redis
+    "DEFAULT_THROTTLE_CLASSES": ["leads.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/minute")},
+    "EXCEPTION_HANDLER": "leads.api.exceptions.handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# JSON bodies above this size answer 413 (an events batch of 1,000 is about 0.5 MB).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "handoff API",
+    "DESCRIPTION": "Leads, engagement events and lifecycle transitions for integrations. "
+    'Every 4xx answer has the body {"errors": [{"field", "code", "message"}]}.',
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leads.api.schema.refuse_unknown_fields",
+        "leads.api.schema.batch_limits",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "leads.stages.Stage",
+        "SourceEnum": "leads.models.Lead.Source",
+        "RoleCategoryEnum": "leads.models.Lead.RoleCategory",
+        "EventKindEnum": "leads.models.EngagementEvent.Kind",
+    },
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"

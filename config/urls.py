@@ -14,4 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("leads.urls")),
     path("", include("routing.urls")),
+    path("reports/", include("reporting.urls")),
+    # the integration API (/api/v1/, /api/schema/, /api/docs/) and the public inquiry form
+    path("api/", include("leads.api.urls")),
+    path("", include("leads.inquiry")),
 ]

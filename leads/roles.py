@@ -31,6 +31,9 @@ ROUTING_HISTORY_MODELS = ("slaclock", "assignment")
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     MARKETING_OPS: (
         "auth.view_user",
+        # reporting: marketing ops keep the report targets (the SLA between the teams)
+        "reporting.view_reporttargets",
+        "reporting.change_reporttargets",
         *(
             f"qualification.{action}_{model}"
             for model in (
@@ -57,6 +60,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "leads.view_stagechange",
         "leads.view_touch",
         "leads.view_engagementevent",
+        # the API's intake: push leads (leads.add_lead, above) and engagement events
+        "leads.add_engagementevent",
         # routing: marketing ops own the rules, teams, calendars and SLA policies
         *(
             f"routing.{action}_{model}"
@@ -68,6 +73,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "routing.delete_outofoffice",
         *(f"routing.view_{model}" for model in ROUTING_HISTORY_MODELS),
         "routing.view_notification",
+        # outbound webhooks: subscriptions are theirs; deliveries are a read-only log
+        *(
+            f"routing.{action}_webhooksubscription"
+            for action in ("add", "change", "view", "delete")
+        ),
+        "routing.view_webhookdelivery",
     ),
     SALES_REP: (
         "leads.view_lead",
@@ -80,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ),
     SALES_MANAGER: (
         "auth.view_user",
+        "reporting.view_reporttargets",
         "leads.view_lead",
         "leads.change_lead",
         "leads.view_account",

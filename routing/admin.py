@@ -1,7 +1,9 @@
 """Marketing ops configure routing and SLAs here; clocks, assignments and notifications
 are history and read-only."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
 
 from leads.admin import ReadOnlyAdminMixin
 
@@ -16,6 +18,8 @@ from .models import (
     SlaPolicy,
     Team,
     TeamMembership,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 
@@ -149,3 +153,62 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["recipient"]
     search_fields = ["title", "recipient__username"]
     date_hierarchy = "created_at"
+
+
+# --- outbound webhooks -------------------------------------------------------------------
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="Receives a signed JSON POST per event."
+    )
+    event_types = forms.MultipleChoiceField(
+        choices=WebhookSubscription.EventType.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["name", "url", "event_types", "secret", "active"]
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
+    list_display = ["name", "url", "events", "active", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "url"]
+
+    @admin.display(description="Events")
+    def events(self, subscription: WebhookSubscription) -> str:
+        labels = dict(WebhookSubscription.EventType.choices)
+        return ", ".join(labels.get(e, e) for e in subscription.event_types or [])
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "subscription",
+        "event_type",
+        "status",
+        "attempts",
+        "response_status",
+        "last_attempt_at",
+    ]
+    list_filter = ["status", "event_type", "subscription"]
+    list_select_related = ["subscription"]
+    search_fields = ["event_id"]
+    date_hierarchy = "created_at"
+    actions = ["deliver_again"]
+
+    @admin.action(description="Deliver the selected failed deliveries again")
+    def deliver_again(self, request, queryset):
+        from .tasks import deliver_webhook
+
+        ids = list(
+            queryset.filter(status=WebhookDelivery.Status.FAILED).values_list("pk", flat=True)
+        )
+        WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDelivery.Status.PENDING)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: deliver_webhook.delay(pk), robust=True)
+        self.message_user(request, f"{len(ids)} delivery(ies) queued again.", messages.SUCCESS)

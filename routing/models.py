@@ -468,3 +468,87 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- outbound webhooks ---------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(models.Model):
+    """A CRM or chat tool that wants to hear of lifecycle events (routing/webhooks.py)."""
+
+    class EventType(models.TextChoices):
+        STAGE_CHANGED = "lead.stage_changed", "Lead stage changed"
+        LEAD_ASSIGNED = "lead.assigned", "Lead assigned"
+        SLA_WARNED = "sla.warned", "SLA warning"
+        SLA_BREACHED = "sla.breached", "SLA breached"
+
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=500, help_text="Receives a signed JSON POST per event.")
+    secret = models.CharField(
+        max_length=100,
+        default=new_webhook_secret,
+        help_text="Signs every payload (HMAC-SHA256); share it with the receiver only.",
+    )
+    event_types = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        unknown = set(self.event_types or []) - set(self.EventType.values)
+        if unknown or not self.event_types:
+            raise ValidationError({"event_types": "Choose one or more of the event types."})
+
+    def wants(self, event_type: str) -> bool:
+        return self.active and event_type in (self.event_types or [])
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or being sent) to one subscription: the delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Failed, will retry"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed, gave up"
+        CANCELLED = "cancelled", "Cancelled (subscription inactive)"
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField(help_text="The same for every subscription told of the event.")
+    event_type = models.CharField(max_length=40, choices=WebhookSubscription.EventType.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event_id"], name="one_delivery_per_event_and_subscription"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.subscription_id} ({self.get_status_display()})"

@@ -19,7 +19,7 @@ from leads.roles import SALES_MANAGER, SALES_REP, roles_of
 from leads.services import LeadActionRefused
 from leads.stages import Stage
 
-from . import assignment, notifications, sla
+from . import assignment, notifications, sla, webhooks
 from .assignment import person
 from .models import Assignment, ClockKind, Notification, RoutingRule, SlaClock, Team
 
@@ -74,6 +74,7 @@ def _hand_over(
     )
     clock = sla.restart_owner_clocks(lead=lead, at=at) if owner is not None else None
     _tell(lead, record, previous, clock, at)
+    webhooks.queue_event(webhooks.LEAD_ASSIGNED, record.pk)  # outbound webhooks, after commit
     return record
 
 

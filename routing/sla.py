@@ -28,7 +28,7 @@ from django.utils import timezone
 from leads.models import Lead, StageChange, Touch
 from leads.stages import Stage
 
-from . import notifications
+from . import notifications, webhooks
 from .business_time import add_business_time, business_time_between
 from .models import Assignment, ClockKind, Notification, SlaClock, SlaPolicy
 
@@ -332,6 +332,9 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
                 notifications.Message(recipient, Notification.Kind.SLA_BREACH, lead, context)
             )
     notifications.notify(messages, at=now)
+    # outbound webhooks, after commit
+    webhooks.queue_event(webhooks.SLA_WARNED, *[c.pk for c in warned])
+    webhooks.queue_event(webhooks.SLA_BREACHED, *[c.pk for c in breached])
 
 
 def _clock_owners(clock: SlaClock, role_users) -> list[Any]:

@@ -1,0 +1,1328 @@
+"""Read-only aggregate queries behind the manager reports.
+
+Every report reads one cohort: the leads visible to the user, narrowed by the report
+filters, that first became an MQL in the period ("cohort style": a lead stays in the
+cohort of its first MQL date and is followed to today). The database counts; each
+report is a constant number of queries whatever the number of leads, and Python only
+post-processes the aggregated rows (a handful per channel, rep, week or score), e.g. for
+Wilson intervals and score deciles.
+
+Medians and 90th percentiles are PostgreSQL's percentile_cont. SQLite (the quick start)
+has no percentile aggregate: there the durations are fetched and `stats.percentile`
+interpolates them the same way, so both databases show the same numbers.
+
+Attribution, decided once for every report:
+- a lead's team is routing's `team_of`: the team it was last routed to, else its owner's
+  first active team (one team per lead, nothing counted twice);
+- a decision (accept or reject) belongs to the person who made it; system rejections
+  (SLA returns) are counted in the funnel but not held against a rep;
+- an SLA clock belongs to its owner; share met = met / (met + breached), where a clock
+  still running past its due time counts as breached and a clock handed over before it
+  was due (reassignment) counts as neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from leads.models import Lead, StageChange
+from leads.stages import Stage
+from qualification.models import ChecklistItem, CriteriaSet, Reason
+from routing.models import Assignment, ClockKind, SlaClock, Team, TeamMembership
+
+from . import stats
+from .models import ReportTargets
+
+DAY = 86400.0
+HOUR = 3600.0
+
+# --- building blocks ----------------------------------------------------------------------
+
+
+class PercentileCont(Aggregate):
+    """percentile_cont(p) WITHIN GROUP (ORDER BY expr): PostgreSQL only (see _grouped)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, fraction: float, expression, **extra):
+        self.fraction = float(fraction)
+        super().__init__(expression, **extra)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        extra_context["fraction"] = repr(self.fraction)  # a float literal, never user input
+        return super().as_sql(compiler, connection, **extra_context)
+
+
+def _epoch(expression) -> Func:
+    return Func(
+        expression, template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField()
+    )
+
+
+# A duration measure: a DurationField name, or a (start, end) pair of datetime names.
+Measure = str | tuple[str, str]
+
+
+def _seconds_sql(measure: Measure):
+    if isinstance(measure, str):
+        return _epoch(F(measure))
+    start, end = measure
+    return _epoch(ExpressionWrapper(F(end) - F(start), output_field=DurationField()))
+
+
+def _seconds_py(values: Mapping[str, Any], measure: Measure) -> float | None:
+    if isinstance(measure, str):
+        value = values[measure]
+        return None if value is None else value.total_seconds()
+    start, end = values[measure[0]], values[measure[1]]
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def has_percentile_cont(alias: str) -> bool:
+    return connections[alias].vendor == "postgresql"
+
+
+def _grouped(
+    qs: QuerySet,
+    group: tuple[str, ...],
+    counts: Mapping[str, Q | None],
+    durations: Mapping[str, Measure] | None = None,
+) -> dict[tuple, dict[str, Any]]:
+    """Rows of `qs` grouped by `group`: a count per condition, and for each duration
+    measure its median (`<name>_p50`), 90th percentile (`_p90`) and sample (`_n`), in
+    seconds. One query on PostgreSQL; two elsewhere."""
+    durations = durations or {}
+    aggregates: dict[str, Any] = {
+        name: Count("pk", filter=condition) if condition is not None else Count("pk")
+        for name, condition in counts.items()
+    }
+    postgres = has_percentile_cont(qs.db)
+    if postgres:
+        for name, measure in durations.items():
+            seconds = _seconds_sql(measure)
+            aggregates[f"{name}_p50"] = PercentileCont(0.5, seconds)
+            aggregates[f"{name}_p90"] = PercentileCont(0.9, seconds)
+            aggregates[f"{name}_n"] = Count(seconds)
+    if group:
+        rows = {
+            tuple(row[g] for g in group): row
+            for row in qs.order_by().values(*group).annotate(**aggregates)
+        }
+    else:
+        rows = {(): qs.order_by().aggregate(**aggregates)}
+    if durations and not postgres:
+        _percentiles_in_python(qs, group, durations, rows)
+    return rows
+
+
+def _percentiles_in_python(qs, group, durations, rows) -> None:
+    fields = {f for m in durations.values() for f in ((m,) if isinstance(m, str) else m)}
+    samples: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for values in qs.order_by().values(*group, *sorted(fields)).iterator():
+        key = tuple(values[g] for g in group)
+        for name, measure in durations.items():
+            seconds = _seconds_py(values, measure)
+            if seconds is not None:
+                samples[key][name].append(seconds)
+    for key, row in rows.items():
+        for name in durations:
+            values = samples[key][name]
+            row[f"{name}_p50"] = stats.percentile(values, 0.5)
+            row[f"{name}_p90"] = stats.percentile(values, 0.9)
+            row[f"{name}_n"] = len(values)
+
+
+def _first(condition: Q, lead_ref: str = "pk", value: str = "at") -> Subquery:
+    """A value of the lead's earliest stage change matching `condition`."""
+    return Subquery(
+        StageChange.objects.filter(condition, lead=OuterRef(lead_ref))
+        .order_by("at", "pk")
+        .values(value)[:1]
+    )
+
+
+def _changed(condition: Q, *, start=None, end=None) -> Exists:
+    """Whether the lead has a stage change matching `condition` in [start, end)."""
+    changes = StageChange.objects.filter(condition, lead=OuterRef("pk"))
+    if start is not None:
+        changes = changes.filter(at__gte=start)
+    if end is not None:
+        changes = changes.filter(at__lt=end)
+    return Exists(changes)
+
+
+def lead_team(lead_ref: str = "pk", owner_ref: str = "owner"):
+    """routing.assignment.team_of as SQL: the team the lead was last routed to, else its
+    owner's first active team."""
+    routed = (
+        Assignment.objects.filter(lead=OuterRef(lead_ref), team__isnull=False)
+        .order_by("-at", "-pk")
+        .values("team")[:1]
+    )
+    owners = (
+        TeamMembership.objects.filter(user=OuterRef(owner_ref), active=True, team__active=True)
+        .order_by("pk")
+        .values("team")[:1]
+    )
+    return Coalesce(Subquery(routed), Subquery(owners))
+
+
+MQL = Q(to_stage=Stage.MQL)
+# entering the funnel: the first step out of "new" (engaged, or an MQL at once)
+ENTRY = Q(from_stage=Stage.NEW, to_stage__in=[Stage.ENGAGED, Stage.MQL])
+
+
+def with_milestones(leads: QuerySet[Lead]) -> QuerySet[Lead]:
+    """Each lead with the first time it reached each stage of the funnel."""
+    return leads.annotate(
+        entered_at=_first(ENTRY),
+        mql_at=_first(MQL),
+        accepted_at=_first(Q(to_stage=Stage.ACCEPTED)),
+        rejected_at=_first(Q(to_stage=Stage.REJECTED)),
+        sql_at=_first(Q(to_stage=Stage.SQL)),
+        opportunity_at=_first(Q(to_stage=Stage.OPPORTUNITY)),
+    )
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """What a report covers: `leads` (visible to the user, narrowed by every filter but
+    the period) and the period [start, end) of their first MQL."""
+
+    leads: QuerySet[Lead]
+    start: dt.datetime
+    end: dt.datetime
+    now: dt.datetime
+    targets: ReportTargets
+    # Leads have no owner before they are MQLs: only a scope of all leads (marketing ops,
+    # no team or rep filter) can say how many engaged leads became MQLs.
+    covers_unowned: bool = True
+
+    def cohort(self) -> QuerySet[Lead]:
+        # "first MQL in the period" as an MQL in the period and none before it: two
+        # semi-joins the planner estimates well, where a filter on the first-MQL subquery
+        # would run a subquery per lead of the whole table
+        return with_milestones(self.leads).filter(
+            _changed(MQL, start=self.start, end=self.end),
+            ~_changed(MQL, end=self.start),
+        )
+
+    def cohort_ids(self) -> QuerySet[Lead]:
+        return self.cohort().values("pk")
+
+    def weeks(self) -> list[dt.date]:
+        """Mondays of the weeks the period touches (the current time zone's weeks)."""
+        first = timezone.localtime(self.start).date()
+        last = timezone.localtime(self.end - dt.timedelta(microseconds=1)).date()
+        monday = first - dt.timedelta(days=first.weekday())
+        weeks = []
+        while monday <= last:
+            weeks.append(monday)
+            monday += dt.timedelta(days=7)
+        return weeks
+
+
+def _as_date(value) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
+
+
+def _names(user_ids: Iterable[int | None]) -> dict[int | None, str]:
+    ids = {i for i in user_ids if i is not None}
+    names: dict[int | None, str] = {None: "handoff (system)"}
+    for pk, first, last, username in (
+        get_user_model()
+        .objects.filter(pk__in=ids)
+        .values_list("pk", "first_name", "last_name", "username")
+    ):
+        names[pk] = f"{first} {last}".strip() or username
+    return names
+
+
+def _team_names(team_ids: Iterable[int | None]) -> dict[int | None, str]:
+    names: dict[int | None, str] = {None: "No team"}
+    names.update(Team.objects.filter(pk__in=[t for t in team_ids if t]).values_list("pk", "name"))
+    return names
+
+
+# --- 1. funnel ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    key: str  # source channel, or "" for all channels
+    label: str
+    mqls: int
+    accepted: int
+    rejected: int
+    sql: int
+    opportunities: int
+    still_open: int  # MQL or accepted today: their outcome is not known yet
+    engaged: int | None = None  # leads that entered the funnel in the period
+    engaged_to_mql: int | None = None
+
+    @property
+    def engaged_mql_rate(self):
+        return stats.rate(self.engaged_to_mql, self.engaged)
+
+    @property
+    def accept_rate(self):
+        return stats.rate(self.accepted, self.mqls)
+
+    @property
+    def reject_rate(self):
+        return stats.rate(self.rejected, self.mqls)
+
+    @property
+    def accepted_sql_rate(self):
+        return stats.rate(self.sql, self.accepted)
+
+    @property
+    def sql_opportunity_rate(self):
+        return stats.rate(self.opportunities, self.sql)
+
+    @property
+    def mql_sql_rate(self):
+        return stats.rate(self.sql, self.mqls)
+
+
+@dataclass(frozen=True)
+class Band:
+    """The MQL -> SQL band marketing ops set, and what a rate means against it."""
+
+    tighten_below: float
+    industry_average: float
+    target_low: float
+    target_high: float
+    too_high_above: float
+
+    @classmethod
+    def of(cls, targets: ReportTargets) -> Band:
+        return cls(
+            tighten_below=targets.fraction("mql_sql_tighten_below"),
+            industry_average=targets.fraction("mql_sql_industry_average"),
+            target_low=targets.fraction("mql_sql_target_low"),
+            target_high=targets.fraction("mql_sql_target_high"),
+            too_high_above=targets.fraction("mql_sql_too_high_above"),
+        )
+
+    def advice(self, value: float | None) -> str:
+        if value is None:
+            return "no data"
+        if value < self.tighten_below:
+            return "tighten the MQL definition"
+        if value < self.industry_average:
+            return "below the industry average"
+        if value < self.target_low:
+            return "above average, below the target band"
+        if value <= self.target_high:
+            return "in the target band"
+        if value <= self.too_high_above:
+            return "above the target band"
+        return "the bar may be too high"
+
+
+@dataclass(frozen=True)
+class Velocity:
+    label: str
+    median_days: float | None
+    p90_days: float | None
+    leads: int
+    by_channel: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Flow:
+    transition: str
+    from_stage: str
+    to_stage: str
+    changes: int
+    leads: int
+
+    @property
+    def label(self) -> str:
+        return f"{Stage(self.from_stage).label} → {Stage(self.to_stage).label}"
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    overall: FunnelRow
+    channels: list[FunnelRow]
+    velocity: list[Velocity]
+    flows: list[Flow]
+    band: Band
+
+    @property
+    def empty(self) -> bool:
+        return self.overall.mqls == 0
+
+
+VELOCITY_STEPS = (
+    ("entered_mql", "Engaged → MQL", ("entered_at", "mql_at")),
+    ("mql_accepted", "MQL → accepted", ("mql_at", "accepted_at")),
+    ("accepted_sql", "Accepted → SQL", ("accepted_at", "sql_at")),
+    ("sql_opportunity", "SQL → opportunity", ("sql_at", "opportunity_at")),
+)
+# The flows the funnel shows after the MQL: "no"s, recycling and the way back.
+FLOW_ORDER = (
+    ("accept", Stage.MQL, Stage.ACCEPTED),
+    ("reject", Stage.MQL, Stage.REJECTED),
+    ("recycle", Stage.REJECTED, Stage.NURTURE),
+    ("dispute", Stage.REJECTED, Stage.MQL),
+    ("disqualify", Stage.REJECTED, Stage.DISQUALIFIED),
+    ("nurture", Stage.ACCEPTED, Stage.NURTURE),
+    ("nurture", Stage.SQL, Stage.NURTURE),
+    ("qualify_mql", Stage.NURTURE, Stage.MQL),
+    ("disqualify", Stage.NURTURE, Stage.DISQUALIFIED),
+    ("disqualify", Stage.MQL, Stage.DISQUALIFIED),
+    ("disqualify", Stage.ACCEPTED, Stage.DISQUALIFIED),
+    ("disqualify", Stage.SQL, Stage.DISQUALIFIED),
+    ("qualify_sql", Stage.ACCEPTED, Stage.SQL),
+    ("convert", Stage.SQL, Stage.OPPORTUNITY),
+)
+
+
+def funnel(scope: ReportScope) -> FunnelReport:
+    counts = {
+        "mqls": None,
+        "accepted": Q(accepted_at__isnull=False),
+        "rejected": Q(rejected_at__isnull=False),
+        "sql": Q(sql_at__isnull=False),
+        "opportunities": Q(opportunity_at__isnull=False),
+        "still_open": Q(stage__in=[Stage.MQL, Stage.ACCEPTED]),
+    }
+    durations = {name: measure for name, _, measure in VELOCITY_STEPS}
+    cohort = scope.cohort()
+    by_source = _grouped(cohort, ("source",), counts, durations)
+    overall = _grouped(cohort, (), counts, durations)[()]
+
+    engaged: dict[str, dict[str, int]] = {}
+    if scope.covers_unowned:
+        # leads that entered the funnel in the period, and how many of them became MQLs
+        entered = with_milestones(scope.leads).filter(
+            _changed(ENTRY, start=scope.start, end=scope.end), ~_changed(ENTRY, end=scope.start)
+        )
+        rows = _grouped(
+            entered, ("source",), {"engaged": None, "engaged_to_mql": Q(mql_at__isnull=False)}
+        )
+        engaged = {key[0]: row for key, row in rows.items()}
+
+    def row(key: str, label: str, values: Mapping[str, Any], entered) -> FunnelRow:
+        return FunnelRow(
+            key=key,
+            label=label,
+            **{name: values[name] or 0 for name in counts},
+            engaged=entered["engaged"] if entered is not None else None,
+            engaged_to_mql=entered["engaged_to_mql"] if entered is not None else None,
+        )
+
+    empty_entry = {"engaged": 0, "engaged_to_mql": 0}
+    all_entered = None
+    if scope.covers_unowned:
+        all_entered = {
+            "engaged": sum(r["engaged"] for r in engaged.values()),
+            "engaged_to_mql": sum(r["engaged_to_mql"] for r in engaged.values()),
+        }
+    channels = [
+        row(
+            source,
+            label,
+            by_source[(source,)],
+            engaged.get(source, empty_entry) if scope.covers_unowned else None,
+        )
+        for source, label in Lead.Source.choices
+        if (source,) in by_source
+    ]
+    velocity = [
+        Velocity(
+            label=label,
+            median_days=_days(overall[f"{name}_p50"]),
+            p90_days=_days(overall[f"{name}_p90"]),
+            leads=overall[f"{name}_n"] or 0,
+            by_channel={c.key: _days(by_source[(c.key,)][f"{name}_p50"]) for c in channels},
+        )
+        for name, label, _ in VELOCITY_STEPS
+    ]
+    return FunnelReport(
+        overall=row("", "All channels", overall, all_entered),
+        channels=channels,
+        velocity=velocity,
+        flows=_flows(scope),
+        band=Band.of(scope.targets),
+    )
+
+
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / DAY
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / HOUR
+
+
+def _flows(scope: ReportScope) -> list[Flow]:
+    # every change of a cohort lead from its first MQL on (nothing before an MQL starts
+    # in mql, rejected, accepted, sql or nurture)
+    rows = (
+        StageChange.objects.filter(lead__in=scope.cohort_ids())
+        .exclude(from_stage__in=[Stage.NEW, Stage.ENGAGED])
+        .order_by()
+        .values("transition", "from_stage", "to_stage")
+        .annotate(changes=Count("pk"), leads=Count("lead", distinct=True))
+    )
+    found = {(r["transition"], r["from_stage"], r["to_stage"]): r for r in rows}
+    order = {key: i for i, key in enumerate(FLOW_ORDER)}
+    return [
+        Flow(*key, changes=r["changes"], leads=r["leads"])
+        for key, r in sorted(found.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    ]
+
+
+# --- 2. SLA compliance ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    key: Any
+    label: str
+    kind: str
+    clocks: int
+    met: int
+    breached: int
+    median_hours: float | None
+    p90_hours: float | None
+
+    @property
+    def kind_label(self) -> str:
+        return ClockKind(self.kind).label if self.kind else ""
+
+    @property
+    def met_share(self) -> float | None:
+        return stats.rate(self.met, self.met + self.breached)
+
+
+@dataclass(frozen=True)
+class BreachWeek:
+    week: dt.date
+    by_kind: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    by_kind: list[SlaRow]
+    by_rep: list[SlaRow]
+    by_team: list[SlaRow]
+    breaches_by_week: list[BreachWeek]
+    first_touch_by_source: list[SlaRow]
+
+    @property
+    def empty(self) -> bool:
+        return not any(r.clocks for r in self.by_kind)
+
+
+def _sla_counts(now: dt.datetime) -> dict[str, Q | None]:
+    breached = Q(outcome=SlaClock.Outcome.BREACHED) | Q(stopped_at__isnull=True, due_at__lte=now)
+    return {
+        "clocks": None,
+        "met": Q(outcome=SlaClock.Outcome.MET),
+        "breached": breached,
+    }
+
+
+def sla_compliance(scope: ReportScope) -> SlaReport:
+    clocks = SlaClock.objects.filter(lead__in=scope.cohort_ids()).annotate(
+        team=lead_team("lead", "lead__owner"),
+        acted_time=_acted_time(),
+    )
+    counts = _sla_counts(scope.now)
+    durations = {"time": "acted_time"}
+    kinds = _grouped(clocks, ("kind",), counts, durations)
+    reps = _grouped(clocks.filter(owner__isnull=False), ("owner", "kind"), counts, durations)
+    teams = _grouped(clocks, ("team", "kind"), counts, durations)
+    touches = _grouped(
+        clocks.filter(kind=ClockKind.FIRST_TOUCH), ("lead__source",), counts, durations
+    )
+    week = TruncWeek("due_at")
+    weekly = (
+        clocks.filter(counts["breached"])
+        .annotate(week=week)
+        .order_by()
+        .values("week", "kind")
+        .annotate(n=Count("pk"))
+    )
+    names = _names(key[0] for key in reps)
+    team_names = _team_names(key[0] for key in teams)
+
+    def sla_row(key, label, kind, values) -> SlaRow:
+        return SlaRow(
+            key=key,
+            label=label,
+            kind=kind,
+            clocks=values["clocks"],
+            met=values["met"],
+            breached=values["breached"],
+            median_hours=_hours(values["time_p50"]),
+            p90_hours=_hours(values["time_p90"]),
+        )
+
+    kind_order = {k: i for i, k in enumerate(ClockKind.values)}
+    by_week: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for r in weekly:
+        by_week[_as_date(r["week"])][r["kind"]] = r["n"]
+    return SlaReport(
+        by_kind=[
+            sla_row(kind, ClockKind(kind).label, kind, kinds[(kind,)])
+            for kind in ClockKind.values
+            if (kind,) in kinds
+        ],
+        by_rep=sorted(
+            (sla_row(o, names.get(o, "?"), k, v) for (o, k), v in reps.items()),
+            key=lambda r: (r.label, kind_order[r.kind]),
+        ),
+        by_team=sorted(
+            (sla_row(t, team_names.get(t, "?"), k, v) for (t, k), v in teams.items()),
+            key=lambda r: (r.key is None, r.label, kind_order[r.kind]),
+        ),
+        breaches_by_week=[
+            BreachWeek(week, dict(by_week[week])) for week in sorted(by_week) if week is not None
+        ],
+        first_touch_by_source=[
+            sla_row(s, label, ClockKind.FIRST_TOUCH, touches[(s,)])
+            for s, label in Lead.Source.choices
+            if (s,) in touches
+        ],
+    )
+
+
+def _acted_time():
+    """The clock's business time when it was stopped by the action (met or late);
+    empty for running and handed-over clocks, which did not measure an action."""
+    from django.db.models import Case, When
+
+    return Case(
+        When(
+            outcome__in=[SlaClock.Outcome.MET, SlaClock.Outcome.BREACHED],
+            then=F("business_time"),
+        ),
+        default=None,
+        output_field=DurationField(),
+    )
+
+
+# --- 3. rep calibration ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateCompare:
+    """A rep's rate beside their team's, with both 95% Wilson intervals."""
+
+    successes: int
+    n: int
+    team_successes: int
+    team_n: int
+
+    @property
+    def value(self) -> float | None:
+        return stats.rate(self.successes, self.n)
+
+    @property
+    def interval(self) -> stats.Interval | None:
+        return stats.wilson(self.successes, self.n)
+
+    @property
+    def team_value(self) -> float | None:
+        return stats.rate(self.team_successes, self.team_n)
+
+    @property
+    def team_interval(self) -> stats.Interval | None:
+        return stats.wilson(self.team_successes, self.team_n)
+
+    def outside_team(self, min_sample: int) -> bool:
+        interval = self.team_interval
+        return (
+            self.n >= min_sample
+            and interval is not None
+            and self.value is not None
+            and self.value not in interval
+        )
+
+
+@dataclass(frozen=True)
+class RepCalibration:
+    team: int | None
+    team_label: str
+    rep: int
+    label: str
+    received: int  # decided by the rep, plus MQLs waiting in their queue
+    decided: int
+    accept: RateCompare
+    reject: RateCompare
+    sql_of_accepted: RateCompare
+    median_decision_hours: float | None
+    top_reasons: list[tuple[str, int]]
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    reps: list[RepCalibration]
+    min_sample: int
+    system_rejections: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.reps
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _flag(verb: str, compare: RateCompare, min_sample: int) -> str | None:
+    if not compare.outside_team(min_sample):
+        return None
+    interval = compare.team_interval
+    return (
+        f"{verb} {_pct(compare.value)} vs team {_pct(compare.team_value)} "
+        f"({interval.low * 100:.0f}{stats.DASH}{interval.high * 100:.0f}%)"
+    )
+
+
+def rep_calibration(scope: ReportScope) -> CalibrationReport:
+    cohort_ids = scope.cohort_ids()
+    min_sample = scope.targets.calibration_min_sample
+    decisions = StageChange.objects.filter(
+        lead__in=cohort_ids,
+        from_stage=Stage.MQL,
+        transition__in=["accept", "reject"],
+    ).annotate(team=lead_team("lead", "lead__owner"))
+    reached_sql_later = Exists(
+        StageChange.objects.filter(lead=OuterRef("lead"), to_stage=Stage.SQL, at__gt=OuterRef("at"))
+    )
+    rows = _grouped(
+        decisions.filter(actor__isnull=False),
+        ("team", "actor"),
+        {
+            "decided": None,
+            "accepts": Q(transition="accept"),
+            "rejects": Q(transition="reject"),
+            "accepts_sql": Q(transition="accept") & Q(reached_sql_later),
+        },
+    )
+    system_rejections = decisions.filter(actor__isnull=True, transition="reject").count()
+    waiting = {
+        (r["team"], r["owner"]): r["n"]
+        for r in scope.cohort()
+        .filter(stage=Stage.MQL, owner__isnull=False)
+        .annotate(team=lead_team())
+        .order_by()
+        .values("team", "owner")
+        .annotate(n=Count("pk"))
+    }
+    decision_clocks = SlaClock.objects.filter(
+        lead__in=cohort_ids,
+        kind=ClockKind.DECISION,
+        owner__isnull=False,
+        outcome__in=[SlaClock.Outcome.MET, SlaClock.Outcome.BREACHED],
+    ).annotate(team=lead_team("lead", "lead__owner"))
+    times = _grouped(
+        decision_clocks, ("team", "owner"), {"clocks": None}, {"time": "business_time"}
+    )
+    reasons: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for r in (
+        decisions.filter(actor__isnull=False, transition="reject")
+        .order_by()
+        .values("actor", "reason__label")
+        .annotate(n=Count("pk"))
+        .order_by("actor", "-n", "reason__label")
+    ):
+        reasons[r["actor"]].append((r["reason__label"] or "(none)", r["n"]))
+
+    teams: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (team, _), values in rows.items():
+        for name in ("decided", "accepts", "rejects", "accepts_sql"):
+            teams[team][name] += values[name]
+    names = _names(key[1] for key in rows)
+    team_names = _team_names(teams)
+    result = []
+    for (team, actor), v in rows.items():
+        t = teams[team]
+        accept = RateCompare(v["accepts"], v["decided"], t["accepts"], t["decided"])
+        reject = RateCompare(v["rejects"], v["decided"], t["rejects"], t["decided"])
+        sql = RateCompare(v["accepts_sql"], v["accepts"], t["accepts_sql"], t["accepts"])
+        flags = [
+            f
+            for f in (
+                _flag("rejects", reject, min_sample),
+                _flag("qualifies to SQL", sql, min_sample),
+            )
+            if f
+        ]
+        timing = times.get((team, actor))
+        result.append(
+            RepCalibration(
+                team=team,
+                team_label=team_names.get(team, "?"),
+                rep=actor,
+                label=names.get(actor, "?"),
+                received=v["decided"] + waiting.get((team, actor), 0),
+                decided=v["decided"],
+                accept=accept,
+                reject=reject,
+                sql_of_accepted=sql,
+                median_decision_hours=_hours(timing["time_p50"]) if timing else None,
+                top_reasons=reasons.get(actor, [])[:3],
+                flags=flags,
+            )
+        )
+    result.sort(key=lambda r: (r.team is None, r.team_label, r.label))
+    return CalibrationReport(
+        reps=result, min_sample=min_sample, system_rejections=system_rejections
+    )
+
+
+# --- 4. rejection reasons -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    reason: int | None
+    label: str
+    category: str
+    system: bool  # recorded by handoff itself (an SLA return), not chosen by a rep
+    expects_note: bool
+    rejections: int
+    without_note: int
+
+
+@dataclass(frozen=True)
+class RejectionReport:
+    reasons: list[ReasonRow]
+    by_category: list[tuple[str, int]]
+    by_channel: dict[tuple[int | None, str], int]  # (reason, source) -> rejections
+    channels: list[tuple[str, str]]
+    by_rep: dict[tuple[int | None, int | None], int]  # (reason, actor) -> rejections
+    reps: list[tuple[int | None, str]]
+    missing_notes: list[StageChange]  # the latest ones, for follow-up
+
+    @property
+    def total(self) -> int:
+        return sum(r.rejections for r in self.reasons)
+
+    @property
+    def other(self) -> int:
+        # "Other" as a rep's choice; handoff's own SLA returns are not a choice
+        return sum(
+            r.rejections
+            for r in self.reasons
+            if r.category == Reason.Category.OTHER and not r.system
+        )
+
+    @property
+    def other_share(self) -> float | None:
+        return stats.rate(self.other, self.total)
+
+    @property
+    def without_expected_note(self) -> int:
+        return sum(r.without_note for r in self.reasons if r.expects_note)
+
+    @property
+    def empty(self) -> bool:
+        return self.total == 0
+
+
+MISSING_NOTES_SHOWN = 50
+
+
+def rejection_reasons(scope: ReportScope) -> RejectionReport:
+    rejections = StageChange.objects.filter(lead__in=scope.cohort_ids(), transition="reject")
+    expects_note = Q(reason__system=False) & (
+        Q(reason__category=Reason.Category.OTHER) | Q(reason__requires_note=True)
+    )
+    by_reason = (
+        rejections.order_by()
+        .values(
+            "reason",
+            "reason__label",
+            "reason__category",
+            "reason__requires_note",
+            "reason__system",
+        )
+        .annotate(n=Count("pk"), without_note=Count("pk", filter=Q(note="")))
+    )
+    reasons = sorted(
+        (
+            ReasonRow(
+                reason=r["reason"],
+                label=r["reason__label"] or "(no reason)",
+                category=r["reason__category"] or "",
+                system=bool(r["reason__system"]),
+                expects_note=not r["reason__system"]
+                and (
+                    r["reason__category"] == Reason.Category.OTHER
+                    or bool(r["reason__requires_note"])
+                ),
+                rejections=r["n"],
+                without_note=r["without_note"],
+            )
+            for r in by_reason
+        ),
+        key=lambda r: (-r.rejections, r.label),
+    )
+    by_category: dict[str, int] = defaultdict(int)
+    for r in reasons:
+        by_category[r.category] += r.rejections
+    by_channel = {
+        (r["reason"], r["lead__source"]): r["n"]
+        for r in rejections.order_by().values("reason", "lead__source").annotate(n=Count("pk"))
+    }
+    by_rep = {
+        (r["reason"], r["actor"]): r["n"]
+        for r in rejections.order_by().values("reason", "actor").annotate(n=Count("pk"))
+    }
+    names = _names(actor for _, actor in by_rep)
+    missing = list(
+        rejections.filter(expects_note, note="")
+        .select_related("lead", "actor", "reason")
+        .order_by("-at", "-pk")[:MISSING_NOTES_SHOWN]
+    )
+    category_labels = dict(Reason.Category.choices)
+    return RejectionReport(
+        reasons=reasons,
+        by_category=sorted(
+            ((category_labels.get(c, c or "—"), n) for c, n in by_category.items()),
+            key=lambda cn: (-cn[1], cn[0]),
+        ),
+        by_channel=by_channel,
+        channels=[
+            (s, label) for s, label in Lead.Source.choices if any(k[1] == s for k in by_channel)
+        ],
+        by_rep=by_rep,
+        reps=sorted(((a, names.get(a, "?")) for a in {k[1] for k in by_rep}), key=lambda r: r[1]),
+        missing_notes=missing,
+    )
+
+
+# --- 5. score calibration -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreDimension:
+    name: str  # "fit" or "engagement"
+    label: str
+    rows: list[stats.ScoreRow]
+    bins: list[stats.ScoreBin]
+    sql_rises: bool | None
+    accept_rises: bool | None
+    suggestion: stats.Threshold | None
+    current: list[tuple[str, int]]  # criteria version label, its threshold
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    dimensions: list[ScoreDimension]
+    band: Band
+    min_mqls: int
+    versions: int
+
+    @property
+    def empty(self) -> bool:
+        return not any(d.rows for d in self.dimensions)
+
+
+def score_calibration(scope: ReportScope) -> ScoreReport:
+    """MQLs by their score at their first MQL (the audit row's fit and engagement)."""
+    cohort = scope.cohort().annotate(
+        mql_fit=_first(MQL, value="fit_score"),
+        mql_engagement=_first(MQL, value="engagement_score"),
+    )
+    counts = {
+        "mqls": None,
+        "accepted": Q(accepted_at__isnull=False),
+        "sql": Q(sql_at__isnull=False),
+    }
+    band = Band.of(scope.targets)
+    min_mqls = scope.targets.calibration_min_sample
+    versions = list(
+        CriteriaSet.objects.filter(pk__in=scope.cohort().values("criteria_set")).order_by(
+            "product_line__name", "version"
+        )
+    )
+    dimensions = []
+    for name, label, threshold in (
+        ("fit", "Fit score", "fit_threshold"),
+        ("engagement", "Engagement score", "engagement_threshold"),
+    ):
+        rows = [
+            stats.ScoreRow(score=key[0], **{c: values[c] for c in counts})
+            for key, values in _grouped(cohort, (f"mql_{name}",), counts).items()
+            if key[0] is not None
+        ]
+        rows.sort(key=lambda r: r.score)
+        bins = stats.decile_bins(rows)
+        dimensions.append(
+            ScoreDimension(
+                name=name,
+                label=label,
+                rows=rows,
+                bins=bins,
+                sql_rises=stats.rises([b.sql_rate for b in bins]),
+                accept_rises=stats.rises([b.accept_rate for b in bins]),
+                suggestion=stats.threshold_in_band(
+                    rows, band.target_low, band.target_high, min_mqls=min_mqls
+                ),
+                current=[(f"{v.name} v{v.version}", getattr(v, threshold)) for v in versions],
+            )
+        )
+    return ScoreReport(dimensions=dimensions, band=band, min_mqls=min_mqls, versions=len(versions))
+
+
+# --- 6. service-level scorecard -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScorecardWeek:
+    week: dt.date
+    mqls: int
+    accepted: int
+    decided: int
+    decisions_met: int
+    decisions_measured: int
+    touches_met: int
+    touches_measured: int
+
+    @property
+    def acceptance(self) -> float | None:
+        return stats.rate(self.accepted, self.decided)
+
+    @property
+    def decisions_in_sla(self) -> float | None:
+        return stats.rate(self.decisions_met, self.decisions_measured)
+
+    @property
+    def touches_in_sla(self) -> float | None:
+        return stats.rate(self.touches_met, self.touches_measured)
+
+
+@dataclass(frozen=True)
+class ScorecardMonth:
+    month: dt.date
+    mqls: int
+    partial: bool  # the period covers only part of the month
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    weeks: list[ScorecardWeek]
+    months: list[ScorecardMonth]
+    monthly_commitment: int | None
+    acceptance_target: float
+    total: ScorecardWeek  # the whole period, week = its first day
+
+    @property
+    def weekly_commitment(self) -> float | None:
+        # a month is 52/12 weeks on average
+        if self.monthly_commitment is None:
+            return None
+        return self.monthly_commitment * 12 / 52
+
+    @property
+    def empty(self) -> bool:
+        return self.total.mqls == 0
+
+
+def scorecard(scope: ReportScope) -> Scorecard:
+    """Each row is one week's MQL cohort: what marketing delivered that week, and how
+    sales treated those MQLs (decided, accepted, decided and touched within SLA)."""
+    cohort = scope.cohort().annotate(week=TruncWeek("mql_at"), month=TruncMonth("mql_at"))
+    decided = Q(accepted_at__isnull=False) | Q(rejected_at__isnull=False)
+    lead_counts = {"mqls": None, "accepted": Q(accepted_at__isnull=False), "decided": decided}
+    weeks = {_as_date(k[0]): v for k, v in _grouped(cohort, ("week",), lead_counts).items()}
+    months = {
+        _as_date(k[0]): v["mqls"] for k, v in _grouped(cohort, ("month",), {"mqls": None}).items()
+    }
+    now = scope.now
+    met = Q(outcome=SlaClock.Outcome.MET)
+    measured = (
+        met | Q(outcome=SlaClock.Outcome.BREACHED) | Q(stopped_at__isnull=True, due_at__lte=now)
+    )
+    clocks = SlaClock.objects.filter(
+        lead__in=scope.cohort_ids(), kind__in=[ClockKind.DECISION, ClockKind.FIRST_TOUCH]
+    ).annotate(week=TruncWeek(_first(MQL, lead_ref="lead")))
+    clock_rows = _grouped(clocks, ("week", "kind"), {"met": met, "measured": measured})
+    by_week: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (week, kind), v in clock_rows.items():
+        prefix = "decisions" if kind == ClockKind.DECISION else "touches"
+        by_week[_as_date(week)][f"{prefix}_met"] += v["met"]
+        by_week[_as_date(week)][f"{prefix}_measured"] += v["measured"]
+
+    def week_row(week: dt.date, lead_values, clock_values) -> ScorecardWeek:
+        return ScorecardWeek(
+            week=week,
+            mqls=lead_values.get("mqls", 0),
+            accepted=lead_values.get("accepted", 0),
+            decided=lead_values.get("decided", 0),
+            decisions_met=clock_values.get("decisions_met", 0),
+            decisions_measured=clock_values.get("decisions_measured", 0),
+            touches_met=clock_values.get("touches_met", 0),
+            touches_measured=clock_values.get("touches_measured", 0),
+        )
+
+    rows = [week_row(w, weeks.get(w, {}), by_week.get(w, {})) for w in scope.weeks()]
+    total = ScorecardWeek(
+        week=rows[0].week if rows else scope.start.date(),
+        **{
+            name: sum(getattr(r, name) for r in rows)
+            for name in (
+                "mqls",
+                "accepted",
+                "decided",
+                "decisions_met",
+                "decisions_measured",
+                "touches_met",
+                "touches_measured",
+            )
+        },
+    )
+    first_day = _as_date(scope.start)
+    last_day = _as_date(scope.end - dt.timedelta(microseconds=1))
+    month_rows = []
+    month = first_day.replace(day=1)
+    while month <= last_day:
+        following = (month + dt.timedelta(days=32)).replace(day=1)
+        month_rows.append(
+            ScorecardMonth(
+                month=month,
+                mqls=months.get(month, 0),
+                partial=first_day > month or last_day < following - dt.timedelta(days=1),
+            )
+        )
+        month = following
+    targets = scope.targets
+    return Scorecard(
+        weeks=rows,
+        months=month_rows,
+        monthly_commitment=targets.monthly_mql_commitment,
+        acceptance_target=targets.fraction("acceptance_target"),
+        total=total,
+    )
+
+
+# --- 7. pipeline planner --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanColumn:
+    label: str
+    mql_sql: float | None
+    won_deals: float
+    sqls: float | None
+    mqls: float | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    revenue_target: float
+    average_deal_size: float
+    win_rate: float
+    months: int
+    measured_mqls: int
+    measured_sql: int
+    columns: list[PlanColumn]
+
+
+def pipeline_plan(
+    scope: ReportScope,
+    *,
+    revenue_target: float,
+    average_deal_size: float,
+    win_rate: float,
+    months: int,
+) -> Plan:
+    """Per month: won deals = revenue / months / deal size; SQLs = won deals / win rate
+    (the share of SQLs that become won deals); MQLs = SQLs / MQL -> SQL."""
+    measured = _grouped(scope.cohort(), (), {"mqls": None, "sql": Q(sql_at__isnull=False)})[()]
+    band = Band.of(scope.targets)
+    won = revenue_target / months / average_deal_size
+    sqls = won / win_rate
+    rates = [
+        ("Measured in the period", stats.rate(measured["sql"], measured["mqls"])),
+        ("Industry average", band.industry_average),
+        ("Top quartile (low)", band.target_low),
+        ("Top quartile (high)", band.target_high),
+    ]
+    return Plan(
+        revenue_target=revenue_target,
+        average_deal_size=average_deal_size,
+        win_rate=win_rate,
+        months=months,
+        measured_mqls=measured["mqls"],
+        measured_sql=measured["sql"],
+        columns=[
+            PlanColumn(
+                label=label,
+                mql_sql=value,
+                won_deals=won,
+                sqls=sqls,
+                mqls=sqls / value if value else None,
+            )
+            for label, value in rates
+        ],
+    )
+
+
+# --- 8. checklist ---------------------------------------------------------------------------
+
+
+VERDICTS = (
+    ("rejected", "Rejected (before contact)"),
+    ("not_now", "Nurtured or disqualified after contact"),
+    ("sql", "Reached SQL"),
+)
+
+
+@dataclass(frozen=True)
+class ChecklistCount:
+    verdicts: int  # verdicts whose snapshot had the item
+    unknown: int
+    not_met: int
+
+    @property
+    def unknown_share(self) -> float | None:
+        return stats.rate(self.unknown, self.verdicts)
+
+    @property
+    def not_met_share(self) -> float | None:
+        return stats.rate(self.not_met, self.verdicts)
+
+
+@dataclass(frozen=True)
+class ChecklistRowReport:
+    item: int
+    question: str
+    version: str
+    must_have: bool
+    by_verdict: dict[str, ChecklistCount]
+
+
+@dataclass(frozen=True)
+class ChecklistReport:
+    items: list[ChecklistRowReport]
+    verdicts: dict[str, int]  # verdict -> how many verdicts (stage changes)
+
+    @property
+    def empty(self) -> bool:
+        return not self.items
+
+
+def _verdict_changes(scope: ReportScope) -> QuerySet[StageChange]:
+    return StageChange.objects.filter(lead__in=scope.cohort_ids()).filter(
+        Q(transition="reject")
+        | Q(transition="qualify_sql")
+        | Q(transition="nurture")
+        | Q(transition="disqualify", from_stage__in=[Stage.ACCEPTED, Stage.SQL])
+    )
+
+
+def _verdict(transition: str) -> str:
+    return {"reject": "rejected", "qualify_sql": "sql"}.get(transition, "not_now")
+
+
+def checklist(scope: ReportScope) -> ChecklistReport:
+    """Each verdict's checklist snapshot (the audit row's copy of the checklist at that
+    moment; never-answered items are in it as unknown), per item: how often unknown or
+    not met when the lead was rejected, let go after contact, or qualified to SQL."""
+    changes = _verdict_changes(scope)
+    verdicts: dict[str, int] = defaultdict(int)
+    for r in changes.order_by().values("transition").annotate(n=Count("pk")):
+        verdicts[_verdict(r["transition"])] += r["n"]
+    counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    for item, transition, n, unknown, not_met in _snapshot_counts(changes):
+        bucket = counts[int(item)][_verdict(transition)]
+        bucket[0] += n
+        bucket[1] += unknown or 0
+        bucket[2] += not_met or 0
+    items = (
+        ChecklistItem.objects.filter(pk__in=list(counts))
+        .select_related("criteria_set")
+        .order_by("criteria_set__product_line__name", "criteria_set__version", "order", "pk")
+    )
+    rows = [
+        ChecklistRowReport(
+            item=item.pk,
+            question=item.question,
+            version=f"{item.criteria_set.name} v{item.criteria_set.version}",
+            must_have=item.must_have,
+            by_verdict={
+                verdict: ChecklistCount(*counts[item.pk].get(verdict, (0, 0, 0)))
+                for verdict, _ in VERDICTS
+            },
+        )
+        for item in items
+    ]
+    return ChecklistReport(items=rows, verdicts=dict(verdicts))
+
+
+def _snapshot_counts(changes: QuerySet[StageChange]) -> list[tuple]:
+    """(item, transition, verdicts, unknown, not met) per item and transition, counted by
+    the database from the snapshots' JSON. The ORM cannot unnest a JSON array, so this is
+    the one raw query: the stage changes themselves are selected by the ORM (`changes`),
+    and only the unnesting differs between PostgreSQL and SQLite."""
+    table = StageChange._meta.db_table
+    pk = StageChange._meta.pk.column
+    ids_sql, params = changes.order_by().values("pk").query.sql_with_params()
+    connection = connections[changes.db]
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT (e.value->>'item')::bigint, sc.transition, COUNT(*),
+                   COUNT(*) FILTER (WHERE e.value->>'answer' = 'unknown'),
+                   COUNT(*) FILTER (WHERE e.value->>'answer' = 'not_met')
+            FROM {table} sc
+            CROSS JOIN LATERAL jsonb_array_elements(sc.checklist_snapshot) AS e(value)
+            WHERE sc.{pk} IN ({ids_sql}) AND jsonb_typeof(sc.checklist_snapshot) = 'array'
+            GROUP BY 1, 2
+        """
+    else:
+        sql = f"""
+            SELECT json_extract(e.value, '$.item'), sc.transition, COUNT(*),
+                   SUM(json_extract(e.value, '$.answer') = 'unknown'),
+                   SUM(json_extract(e.value, '$.answer') = 'not_met')
+            FROM {table} sc, json_each(sc.checklist_snapshot) AS e
+            WHERE sc.{pk} IN ({ids_sql})
+            GROUP BY 1, 2
+        """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row for row in cursor.fetchall() if row[0] is not None]
