@@ -509,6 +509,17 @@ LEAD_FIELDS = (
     "utm_content",
     "utm_term",
 )
+# Where the lead came from is set by its first arrival and kept (the reports credit
+# channels and campaigns by it); later submissions add engagement events instead.
+ATTRIBUTION_FIELDS = (
+    "source",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+)
 ACCOUNT_FIELDS = ("industry", "segment", "employee_count", "region")
 
 
@@ -758,8 +769,11 @@ def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> In
             value = payload.get(field)
             if isinstance(value, str):
                 value = value.strip()
-            if value not in (None, ""):
-                setattr(lead, field, value)
+            if value in (None, ""):
+                continue
+            if not created and field in ATTRIBUTION_FIELDS and getattr(lead, field):
+                continue  # first-touch attribution: a later form does not re-credit the lead
+            setattr(lead, field, value)
         if account is not None and lead.account_id is None:
             lead.account = account
         if product_line is not None and (created or lead.stage in PRE_MQL_STAGES):

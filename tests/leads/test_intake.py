@@ -260,3 +260,11 @@ def test_a_lead_records_the_version_it_was_qualified_under(criteria):
     assert lead.stage == Stage.MQL
     assert lead.criteria_set_id == criteria.pk
     assert timezone.is_aware(lead.stage_entered_at)
+
+
+def test_a_later_submission_does_not_re_credit_the_lead(criteria):
+    ingest(source="webinar", campaign="Webinar: sealing")
+    again = ingest(source="rfq", campaign="RFQ form", title="Head of engineering")
+
+    assert (again.lead.source, again.lead.campaign) == ("webinar", "Webinar: sealing")
+    assert again.lead.title == "Head of engineering"
