@@ -790,6 +790,33 @@ def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> In
     return IngestResult(lead=lead, created=created)
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """One engagement event to record (see record_events)."""
+
+    lead: Lead
+    kind: str
+    occurred_at: dt.datetime
+    external_id: str | None = None
+    url: str = ""
+    content_tag: str = ""
+    metadata: dict[str, Any] | None = None
+
+
+def _check_event(item: NewEvent) -> None:
+    if item.kind not in EngagementEvent.Kind.values:
+        raise LeadActionRefused(
+            "invalid_event_kind",
+            f"Unknown event kind '{item.kind}'. Use one of: "
+            f"{', '.join(EngagementEvent.Kind.values)}.",
+            field="kind",
+        )
+    if item.occurred_at is None or timezone.is_naive(item.occurred_at):
+        raise LeadActionRefused(
+            "naive_time", "The event time needs a time zone.", field="occurred_at"
+        )
+
+
 def record_event(
     *,
     lead: Lead,
@@ -801,52 +828,120 @@ def record_event(
     metadata: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> EventResult:
-    """Store an engagement event, rescore, and let the lifecycle follow (engaged, fast
-    lane, MQL, account MQL). Idempotent on `external_id`: a repeat changes nothing."""
+    """Store one engagement event and let the lifecycle follow (see record_events)."""
+    item = NewEvent(lead, kind, occurred_at, external_id, url, content_tag, metadata)
+    return record_events(events=[item], now=now)[0]
+
+
+def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> list[EventResult]:
+    """Store engagement events, rescore each lead once, and let the lifecycle follow
+    (engaged, fast lane, MQL, account MQL). Idempotent on `external_id`: a repeat, in
+    the batch or from before, changes nothing. One result per event, in order.
+
+    Set-based so a batch of a thousand events costs a few queries plus work per lead
+    whose stage may move, not a transaction per event.
+    """
     now = now or timezone.now()
-    if kind not in EngagementEvent.Kind.values:
-        raise LeadActionRefused(
-            "invalid_event_kind",
-            f"Unknown event kind '{kind}'. Use one of: {', '.join(EngagementEvent.Kind.values)}.",
-            field="kind",
-        )
-    if occurred_at is None or timezone.is_naive(occurred_at):
-        raise LeadActionRefused(
-            "naive_time", "The event time needs a time zone.", field="occurred_at"
-        )
-    external_id = (external_id or "").strip() or None
-    if external_id:
-        existing = EngagementEvent.objects.filter(external_id=external_id).first()
-        if existing is not None:
-            return EventResult(event=existing, created=False, lead=lead)
-    with transaction.atomic():
-        locked = (
-            Lead.objects.select_for_update(of=("self",))
-            .select_related("account", "product_line", "criteria_set")
-            .get(pk=lead.pk)
-        )
-        try:
-            with transaction.atomic():
-                event = EngagementEvent.objects.create(
-                    lead=locked,
-                    kind=kind,
-                    occurred_at=occurred_at,
+    for item in events:
+        _check_event(item)
+    results: list[EventResult | None] = [None] * len(events)
+    external_ids = {
+        (item.external_id or "").strip() for item in events if (item.external_id or "").strip()
+    }
+    try:
+        with transaction.atomic():
+            # leads locked in primary-key order, so concurrent batches cannot deadlock
+            locked = {
+                lead.pk: lead
+                for lead in Lead.objects.select_for_update(of=("self",))
+                .select_related("account", "product_line", "criteria_set")
+                .filter(pk__in={item.lead.pk for item in events})
+                .order_by("pk")
+            }
+            known = {
+                e.external_id: e
+                for e in EngagementEvent.objects.filter(external_id__in=external_ids)
+            }
+            new: list[tuple[int, EngagementEvent]] = []
+            for index, item in enumerate(events):
+                lead = locked.get(item.lead.pk)
+                if lead is None:
+                    raise LeadActionRefused("gone", "This lead no longer exists.", field="lead")
+                external_id = (item.external_id or "").strip() or None
+                if external_id in known:
+                    results[index] = EventResult(known[external_id], False, lead)
+                    continue
+                event = EngagementEvent(
+                    lead=lead,
+                    kind=item.kind,
+                    occurred_at=item.occurred_at,
                     external_id=external_id,
-                    url=(url or "")[:500],
-                    content_tag=(content_tag or "")[:80],
-                    metadata=metadata or {},
+                    url=(item.url or "")[:500],
+                    content_tag=(item.content_tag or "")[:80],
+                    metadata=item.metadata or {},
                 )
-        except IntegrityError:  # the same external_id raced in on another connection
-            existing = EngagementEvent.objects.get(external_id=external_id)
-            return EventResult(event=existing, created=False, lead=locked)
-        if not locked.is_open:
-            return EventResult(event=event, created=True, lead=locked)
-        _rescore(locked, now)
-        locked = _try_qualify(locked, now, new_kinds={kind})
-        if locked.stage in PRE_MQL_STAGES:
-            _try_account_mql(locked, now)
-            locked.refresh_from_db()
-    return EventResult(event=event, created=True, lead=locked)
+                new.append((index, event))
+                if external_id:
+                    known[external_id] = event
+            EngagementEvent.objects.bulk_create([event for _, event in new])
+            kinds: dict[int, set[str]] = {}
+            for _, event in new:
+                kinds.setdefault(event.lead_id, set()).add(event.kind)
+            moved = _after_engagement([locked[pk] for pk in sorted(kinds)], kinds, now)
+            for index, event in new:
+                results[index] = EventResult(event, True, moved.get(event.lead_id, event.lead))
+            for index, result in enumerate(results):
+                if result is not None and not result.created:
+                    results[index] = EventResult(
+                        result.event, False, moved.get(result.lead.pk, result.lead)
+                    )
+    except IntegrityError:
+        # An external_id raced in on another connection: take the events one by one,
+        # each in its own transaction, so the repeat is recognised as such.
+        if len(events) == 1:
+            existing = EngagementEvent.objects.get(external_id=events[0].external_id.strip())
+            return [EventResult(existing, False, events[0].lead)]
+        return [record_events(events=[item], now=now)[0] for item in events]
+    return [result for result in results if result is not None]
+
+
+def _after_engagement(
+    leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime
+) -> dict[int, Lead]:
+    """Rescore the (locked) leads that got events, in one read of their events and one
+    write of their scores; then the transitions, only where a stage may move."""
+    open_leads = [lead for lead in leads if lead.is_open]
+    history: dict[int, list[EngagementEvent]] = {}
+    for event in EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in open_leads]).only(
+        "lead_id", "kind", "occurred_at", "url", "content_tag"
+    ):
+        history.setdefault(event.lead_id, []).append(event)
+    for lead in open_leads:
+        lead.criteria_set = _current_criteria(lead)
+        result = compute_score(lead, now, events=as_scoring_events(history.get(lead.pk, [])))
+        lead.fit_score, lead.engagement_score = result.fit, result.engagement
+        lead.updated_at = now
+    Lead.objects.bulk_update(
+        open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"]
+    )
+    lanes = fast_lane_labels()
+    moved: dict[int, Lead] = {}
+    for lead in open_leads:
+        account_rule = lead.criteria_set and lead.criteria_set.account_engagement_threshold
+        may_move = (
+            lead.stage == Stage.NEW
+            or (lead.stage in PRE_MQL_STAGES and guards.meets_mql_definition(lead))
+            or (lead.stage in PRE_MQL_STAGES and kinds[lead.pk] & lanes.keys())
+            or (lead.stage in PRE_MQL_STAGES and account_rule)
+        )
+        if not may_move:
+            continue
+        lead = _try_qualify(lead, now, new_kinds=kinds[lead.pk])
+        if lead.stage in PRE_MQL_STAGES:
+            _try_account_mql(lead, now)
+            lead.refresh_from_db()
+        moved[lead.pk] = lead
+    return moved
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:

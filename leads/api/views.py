@@ -368,8 +368,7 @@ def _result(index: int, state: str, event=None, lead=None, errors=()) -> dict[st
 
 def record_events(items: list[Any]) -> list[dict[str, Any]]:
     """Validate every item, find the leads and known external ids in one query each, then
-    record the new events one by one through leads.services.record_event (each in its own
-    transaction: a valid item is kept whatever happens to the others)."""
+    record the valid new events in one call of leads.services.record_events."""
     validator = s.EventSerializer()  # one instance: building fields per item costs time
     valid: dict[int, dict[str, Any]] = {}
     results: dict[int, dict[str, Any]] = {}
@@ -397,6 +396,7 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
     }
 
     now = timezone.now()
+    batch: list[tuple[int, services.NewEvent]] = []
     for index, item in valid.items():
         lead = by_id.get(item["lead"]) if "lead" in item else by_email.get(item["email"].lower())
         if lead is None:
@@ -412,31 +412,42 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
             event_pk, lead_pk = known[external_id]
             results[index] = _result(index, "duplicate", event=event_pk, lead=lead_pk)
             continue
+        batch.append(
+            (
+                index,
+                services.NewEvent(
+                    lead=lead,
+                    kind=item["kind"],
+                    occurred_at=item["occurred_at"],
+                    external_id=external_id,
+                    url=item.get("url") or "",
+                    content_tag=item.get("content_tag") or "",
+                    metadata=item.get("metadata") or {},
+                ),
+            )
+        )
+    if batch:
+        # One call for the batch (set-based); if it is refused as a whole (a lead deleted
+        # meanwhile), each event is tried on its own so the others are still kept.
         try:
-            outcome = services.record_event(
-                lead=lead,
-                kind=item["kind"],
-                occurred_at=item["occurred_at"],
-                external_id=external_id,
-                url=item.get("url") or "",
-                content_tag=item.get("content_tag") or "",
-                metadata=item.get("metadata") or {},
-                now=now,
-            )
-        except services.LeadActionRefused as refused:
+            outcomes = services.record_events(events=[e for _, e in batch], now=now)
+            pairs = list(zip([i for i, _ in batch], outcomes, strict=True))
+        except services.LeadActionRefused:
+            pairs = []
+            for index, event in batch:
+                try:
+                    pairs.append((index, services.record_events(events=[event], now=now)[0]))
+                except services.LeadActionRefused as refused:
+                    results[index] = _result(
+                        index,
+                        "rejected",
+                        errors=[error(refused.field, refused.code, refused.message)],
+                    )
+        for index, outcome in pairs:
+            state = "created" if outcome.created else "duplicate"
             results[index] = _result(
-                index, "rejected", errors=[error(refused.field, refused.code, refused.message)]
+                index, state, event=outcome.event.pk, lead=outcome.event.lead_id
             )
-            continue
-        except Lead.DoesNotExist:  # deleted since it was looked up
-            results[index] = _result(
-                index, "rejected", errors=[error("lead", "lead_not_found", "The lead is gone.")]
-            )
-            continue
-        state = "created" if outcome.created else "duplicate"
-        results[index] = _result(index, state, event=outcome.event.pk, lead=outcome.event.lead_id)
-        if external_id:
-            known[external_id] = (outcome.event.pk, outcome.event.lead_id)
     return [results[index] for index in range(len(items))]
 
 
