@@ -927,20 +927,37 @@ def _after_engagement(
     lanes = fast_lane_labels()
     moved: dict[int, Lead] = {}
     for lead in open_leads:
-        account_rule = lead.criteria_set and lead.criteria_set.account_engagement_threshold
-        may_move = (
-            lead.stage == Stage.NEW
-            or (lead.stage in PRE_MQL_STAGES and guards.meets_mql_definition(lead))
-            or (lead.stage in PRE_MQL_STAGES and kinds[lead.pk] & lanes.keys())
-            or (lead.stage in PRE_MQL_STAGES and account_rule)
+        may_move = lead.stage == Stage.NEW or (
+            lead.stage in PRE_MQL_STAGES
+            and (guards.meets_mql_definition(lead) or kinds[lead.pk] & lanes.keys())
         )
-        if not may_move:
-            continue
-        lead = _try_qualify(lead, now, new_kinds=kinds[lead.pk])
-        if lead.stage in PRE_MQL_STAGES:
-            _try_account_mql(lead, now)
-            lead.refresh_from_db()
-        moved[lead.pk] = lead
+        if may_move:
+            moved[lead.pk] = _try_qualify(lead, now, new_kinds=kinds[lead.pk])
+    # Account MQLs: one grouped read of the accounts' engagement, and the (rarer) work
+    # only for accounts at or over their threshold.
+    thresholds = {
+        lead.account_id: lead.criteria_set.account_engagement_threshold
+        for lead in open_leads
+        if lead.account_id
+        and lead.criteria_set
+        and lead.criteria_set.account_engagement_threshold is not None
+        and moved.get(lead.pk, lead).stage in PRE_MQL_STAGES
+    }
+    if thresholds:
+        totals = dict(
+            Lead.objects.filter(
+                account_id__in=thresholds, archived_at__isnull=True, stage__in=OPEN_STAGES
+            )
+            .values_list("account_id")
+            .annotate(total=Sum("engagement_score"))
+        )
+        for lead in open_leads:
+            account = lead.account_id
+            if account in thresholds and (totals.get(account) or 0) >= thresholds.pop(account):
+                _try_account_mql(moved.get(lead.pk, lead), now)
+                moved[lead.pk] = Lead.objects.select_related(
+                    "account", "product_line", "criteria_set"
+                ).get(pk=lead.pk)
     return moved
 
 

@@ -382,8 +382,8 @@ def funnel_page(scope: ReportScope, params=None) -> Page:
                         charts.Bar(
                             v.label,
                             v.median_days,
-                            hover=f"{v.label}: median {_days(v.median_days)} days, 90th "
-                            f"percentile {_days(v.p90_days)} days ({v.leads} leads)",
+                            hover=f"{v.label}: median {_decimal(v.median_days)} days, 90th "
+                            f"percentile {_decimal(v.p90_days)} days ({v.leads} leads)",
                         )
                         for v in report.velocity
                     ],
@@ -449,7 +449,7 @@ def funnel_page(scope: ReportScope, params=None) -> Page:
     return page
 
 
-def _days(value: float | None) -> str:
+def _decimal(value: float | None) -> str:
     return "no data" if value is None else f"{value:.1f}"
 
 
@@ -523,8 +523,8 @@ def sla_page(scope: ReportScope, params=None) -> Page:
     for r in report.by_kind:
         page.headlines.append(
             f"{_kind_short(r.kind)}: {_pct(r.met_share)} within SLA "
-            f"(median {_days(r.median_hours)} business hours, "
-            f"90th percentile {_days(r.p90_hours)})."
+            f"(median {_decimal(r.median_hours)} business hours, "
+            f"90th percentile {_decimal(r.p90_hours)})."
         )
     page.sections.append(
         Section(
@@ -623,8 +623,9 @@ def sla_page(scope: ReportScope, params=None) -> Page:
                         charts.Bar(
                             r.label,
                             r.median_hours,
-                            hover=f"{r.label}: median {_days(r.median_hours)} h, 90th percentile "
-                            f"{_days(r.p90_hours)} h, {_pct(r.met_share)} within SLA",
+                            hover=f"{r.label}: median {_decimal(r.median_hours)} h, "
+                            f"90th percentile {_decimal(r.p90_hours)} h, "
+                            f"{_pct(r.met_share)} within SLA",
                         )
                         for r in report.first_touch_by_source
                     ],
@@ -1306,7 +1307,8 @@ def planner_page(scope: ReportScope, params=None) -> Page:
                         charts.Bar(
                             f"{c.label} ({_pct(c.mql_sql)})",
                             c.mqls,
-                            hover=f"{c.label}: {_days(c.mqls)} MQLs and {c.sqls:.1f} SQLs a month",
+                            hover=f"{c.label}: {_decimal(c.mqls)} MQLs and "
+                            f"{c.sqls:.1f} SQLs a month",
                         )
                         for c in plan.columns
                     ],

@@ -7,6 +7,11 @@ report is a constant number of queries whatever the number of leads, and Python 
 post-processes the aggregated rows (a handful per channel, rep, week or score), e.g. for
 Wilson intervals and score deciles.
 
+Query shape, for scale: the cohort is "each lead's first MQL audit row in the period"
+(an anti-join), stage outcomes are EXISTS per cohort row, and per-lead first times are
+one GROUP BY over the cohort's stage changes aggregated again (ReportScope.milestones
+with _pivot), never a first-time subquery per lead repeated in every expression.
+
 Medians and 90th percentiles are PostgreSQL's percentile_cont. SQLite (the quick start)
 has no percentile aggregate: there the durations are fetched and `stats.percentile`
 interpolates them the same way, so both databases show the same numbers.
@@ -40,6 +45,7 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -157,6 +163,45 @@ def _percentiles_in_python(qs, group, durations, rows) -> None:
             row[f"{name}_n"] = len(values)
 
 
+def _pivot(
+    qs: QuerySet,
+    key: str,
+    keys: Iterable[Any],
+    counts: Mapping[str, Q | None],
+    durations: Mapping[str, Measure],
+) -> dict[Any, dict[str, Any]]:
+    """Like _grouped, for a known handful of `keys` and over a queryset that is itself
+    aggregated (one row per lead): every figure for every key, and for all rows (key
+    None), as filtered aggregates of one query. Django runs the per-lead query as a
+    subquery and aggregates over it: a two-level aggregate the ORM cannot group."""
+    postgres = has_percentile_cont(qs.db)
+    keys = [None, *keys]
+    aggregates: dict[str, Any] = {}
+    for i, k in enumerate(keys):
+        where = Q(**{key: k}) if k is not None else Q()
+        for name, condition in counts.items():
+            aggregates[f"{name}_{i}"] = Count("pk", filter=where & (condition or Q()) or None)
+        if postgres:
+            for name, measure in durations.items():
+                seconds = _seconds_sql(measure)
+                aggregates[f"{name}_p50_{i}"] = PercentileCont(0.5, seconds, filter=where or None)
+                aggregates[f"{name}_p90_{i}"] = PercentileCont(0.9, seconds, filter=where or None)
+                aggregates[f"{name}_n_{i}"] = Count(seconds, filter=where or None)
+    values = qs.order_by().aggregate(**aggregates)
+    names = list(counts) + [
+        f"{name}_{part}" for name in durations for part in ("p50", "p90", "n") if postgres
+    ]
+    rows = {k: {name: values[f"{name}_{i}"] for name in names} for i, k in enumerate(keys)}
+    if durations and not postgres:
+        by_key: dict[tuple, dict[str, Any]] = {
+            (k,): row for k, row in rows.items() if k is not None
+        }
+        _percentiles_in_python(qs, (key,), durations, by_key)
+        overall = {(): rows[None]}
+        _percentiles_in_python(qs, (), durations, overall)
+    return rows
+
+
 def _first(condition: Q, lead_ref: str = "pk", value: str = "at") -> Subquery:
     """A value of the lead's earliest stage change matching `condition`."""
     return Subquery(
@@ -164,16 +209,6 @@ def _first(condition: Q, lead_ref: str = "pk", value: str = "at") -> Subquery:
         .order_by("at", "pk")
         .values(value)[:1]
     )
-
-
-def _changed(condition: Q, *, start=None, end=None) -> Exists:
-    """Whether the lead has a stage change matching `condition` in [start, end)."""
-    changes = StageChange.objects.filter(condition, lead=OuterRef("pk"))
-    if start is not None:
-        changes = changes.filter(at__gte=start)
-    if end is not None:
-        changes = changes.filter(at__lt=end)
-    return Exists(changes)
 
 
 def lead_team(lead_ref: str = "pk", owner_ref: str = "owner"):
@@ -197,16 +232,21 @@ MQL = Q(to_stage=Stage.MQL)
 ENTRY = Q(from_stage=Stage.NEW, to_stage__in=[Stage.ENGAGED, Stage.MQL])
 
 
-def with_milestones(leads: QuerySet[Lead]) -> QuerySet[Lead]:
-    """Each lead with the first time it reached each stage of the funnel."""
-    return leads.annotate(
-        entered_at=_first(ENTRY),
-        mql_at=_first(MQL),
-        accepted_at=_first(Q(to_stage=Stage.ACCEPTED)),
-        rejected_at=_first(Q(to_stage=Stage.REJECTED)),
-        sql_at=_first(Q(to_stage=Stage.SQL)),
-        opportunity_at=_first(Q(to_stage=Stage.OPPORTUNITY)),
+def _reached(stage: str, lead_ref: str = "lead") -> Exists:
+    """Whether the lead has ever entered `stage` (for rows that carry a lead)."""
+    return Exists(StageChange.objects.filter(lead=OuterRef(lead_ref), to_stage=stage))
+
+
+def _first_changes(condition: Q, leads: QuerySet[Lead], start, end) -> QuerySet[StageChange]:
+    """Each lead's first change matching `condition`, for the leads whose first one lies in
+    [start, end): one row per lead. An anti-join ("no earlier such change"), which the
+    planner estimates well, where a filter on a first-change subquery per lead would not."""
+    earlier = StageChange.objects.filter(condition, lead=OuterRef("lead")).filter(
+        Q(at__lt=OuterRef("at")) | Q(at=OuterRef("at"), pk__lt=OuterRef("pk"))
     )
+    return StageChange.objects.filter(
+        condition, at__gte=start, at__lt=end, lead__in=leads.values("pk")
+    ).filter(~Exists(earlier))
 
 
 @dataclass(frozen=True)
@@ -223,17 +263,37 @@ class ReportScope:
     # no team or rep filter) can say how many engaged leads became MQLs.
     covers_unowned: bool = True
 
-    def cohort(self) -> QuerySet[Lead]:
-        # "first MQL in the period" as an MQL in the period and none before it: two
-        # semi-joins the planner estimates well, where a filter on the first-MQL subquery
-        # would run a subquery per lead of the whole table
-        return with_milestones(self.leads).filter(
-            _changed(MQL, start=self.start, end=self.end),
-            ~_changed(MQL, end=self.start),
-        )
+    def first_mqls(self) -> QuerySet[StageChange]:
+        """The cohort as audit rows: each cohort lead's first MQL (time and scores)."""
+        return _first_changes(MQL, self.leads, self.start, self.end)
 
-    def cohort_ids(self) -> QuerySet[Lead]:
-        return self.cohort().values("pk")
+    def entries(self) -> QuerySet[StageChange]:
+        """Each lead's first step into the funnel, for leads that entered in the period."""
+        return _first_changes(ENTRY, self.leads, self.start, self.end)
+
+    def cohort_ids(self) -> QuerySet[StageChange]:
+        return self.first_mqls().values("lead")
+
+    def cohort(self) -> QuerySet[Lead]:
+        return Lead.objects.filter(pk__in=self.cohort_ids())
+
+    def milestones(self) -> QuerySet[Lead]:
+        """Each cohort lead with the first time it reached each stage: one pass over the
+        cohort's stage changes, grouped by lead (aggregate it with `_pivot`)."""
+
+        def first(condition: Q) -> Min:
+            prefixed = Q(*[(f"stage_changes__{k}", v) for k, v in condition.children])
+            return Min("stage_changes__at", filter=prefixed)
+
+        return self.cohort().annotate(
+            channel=F("source"),
+            entered_at=first(ENTRY),
+            mql_at=first(MQL),
+            accepted_at=first(Q(to_stage=Stage.ACCEPTED)),
+            rejected_at=first(Q(to_stage=Stage.REJECTED)),
+            sql_at=first(Q(to_stage=Stage.SQL)),
+            opportunity_at=first(Q(to_stage=Stage.OPPORTUNITY)),
+        )
 
     def weeks(self) -> list[dt.date]:
         """Mondays of the weeks the period touches (the current time zone's weeks)."""
@@ -420,59 +480,51 @@ def funnel(scope: ReportScope) -> FunnelReport:
         "still_open": Q(stage__in=[Stage.MQL, Stage.ACCEPTED]),
     }
     durations = {name: measure for name, _, measure in VELOCITY_STEPS}
-    cohort = scope.cohort()
-    by_source = _grouped(cohort, ("source",), counts, durations)
-    overall = _grouped(cohort, (), counts, durations)[()]
+    figures = _pivot(scope.milestones(), "channel", Lead.Source.values, counts, durations)
 
-    engaged: dict[str, dict[str, int]] = {}
+    engaged: dict[str, dict[str, int]] | None = None
     if scope.covers_unowned:
         # leads that entered the funnel in the period, and how many of them became MQLs
-        entered = with_milestones(scope.leads).filter(
-            _changed(ENTRY, start=scope.start, end=scope.end), ~_changed(ENTRY, end=scope.start)
-        )
-        rows = _grouped(
-            entered, ("source",), {"engaged": None, "engaged_to_mql": Q(mql_at__isnull=False)}
-        )
-        engaged = {key[0]: row for key, row in rows.items()}
+        engaged = {
+            r["lead__source"]: r
+            for r in scope.entries()
+            .order_by()
+            .values("lead__source")
+            .annotate(
+                engaged=Count("pk"), engaged_to_mql=Count("pk", filter=Q(_reached(Stage.MQL)))
+            )
+        }
 
-    def row(key: str, label: str, values: Mapping[str, Any], entered) -> FunnelRow:
+    def row(key: str | None, label: str) -> FunnelRow:
+        values = figures[key]
+        entered = None
+        if engaged is not None:
+            rows = list(engaged.values()) if key is None else [engaged.get(key, {})]
+            entered = {
+                name: sum(r.get(name, 0) for r in rows) for name in ("engaged", "engaged_to_mql")
+            }
         return FunnelRow(
-            key=key,
+            key=key or "",
             label=label,
             **{name: values[name] or 0 for name in counts},
             engaged=entered["engaged"] if entered is not None else None,
             engaged_to_mql=entered["engaged_to_mql"] if entered is not None else None,
         )
 
-    empty_entry = {"engaged": 0, "engaged_to_mql": 0}
-    all_entered = None
-    if scope.covers_unowned:
-        all_entered = {
-            "engaged": sum(r["engaged"] for r in engaged.values()),
-            "engaged_to_mql": sum(r["engaged_to_mql"] for r in engaged.values()),
-        }
-    channels = [
-        row(
-            source,
-            label,
-            by_source[(source,)],
-            engaged.get(source, empty_entry) if scope.covers_unowned else None,
-        )
-        for source, label in Lead.Source.choices
-        if (source,) in by_source
-    ]
+    channels = [row(s, label) for s, label in Lead.Source.choices if figures[s]["mqls"]]
+    overall = figures[None]
     velocity = [
         Velocity(
             label=label,
             median_days=_days(overall[f"{name}_p50"]),
             p90_days=_days(overall[f"{name}_p90"]),
             leads=overall[f"{name}_n"] or 0,
-            by_channel={c.key: _days(by_source[(c.key,)][f"{name}_p50"]) for c in channels},
+            by_channel={c.key: _days(figures[c.key][f"{name}_p50"]) for c in channels},
         )
         for name, label, _ in VELOCITY_STEPS
     ]
     return FunnelReport(
-        overall=row("", "All channels", overall, all_entered),
+        overall=row(None, "All channels"),
         channels=channels,
         velocity=velocity,
         flows=_flows(scope),
@@ -964,19 +1016,16 @@ class ScoreReport:
 
 def score_calibration(scope: ReportScope) -> ScoreReport:
     """MQLs by their score at their first MQL (the audit row's fit and engagement)."""
-    cohort = scope.cohort().annotate(
-        mql_fit=_first(MQL, value="fit_score"),
-        mql_engagement=_first(MQL, value="engagement_score"),
-    )
+    first_mqls = scope.first_mqls()
     counts = {
         "mqls": None,
-        "accepted": Q(accepted_at__isnull=False),
-        "sql": Q(sql_at__isnull=False),
+        "accepted": Q(_reached(Stage.ACCEPTED)),
+        "sql": Q(_reached(Stage.SQL)),
     }
     band = Band.of(scope.targets)
     min_mqls = scope.targets.calibration_min_sample
     versions = list(
-        CriteriaSet.objects.filter(pk__in=scope.cohort().values("criteria_set")).order_by(
+        CriteriaSet.objects.filter(pk__in=first_mqls.values("criteria_set")).order_by(
             "product_line__name", "version"
         )
     )
@@ -987,7 +1036,7 @@ def score_calibration(scope: ReportScope) -> ScoreReport:
     ):
         rows = [
             stats.ScoreRow(score=key[0], **{c: values[c] for c in counts})
-            for key, values in _grouped(cohort, (f"mql_{name}",), counts).items()
+            for key, values in _grouped(first_mqls, (f"{name}_score",), counts).items()
             if key[0] is not None
         ]
         rows.sort(key=lambda r: r.score)
@@ -1066,12 +1115,17 @@ class Scorecard:
 def scorecard(scope: ReportScope) -> Scorecard:
     """Each row is one week's MQL cohort: what marketing delivered that week, and how
     sales treated those MQLs (decided, accepted, decided and touched within SLA)."""
-    cohort = scope.cohort().annotate(week=TruncWeek("mql_at"), month=TruncMonth("mql_at"))
-    decided = Q(accepted_at__isnull=False) | Q(rejected_at__isnull=False)
-    lead_counts = {"mqls": None, "accepted": Q(accepted_at__isnull=False), "decided": decided}
-    weeks = {_as_date(k[0]): v for k, v in _grouped(cohort, ("week",), lead_counts).items()}
+    first_mqls = scope.first_mqls().annotate(week=TruncWeek("at"), month=TruncMonth("at"))
+    accepted = Q(_reached(Stage.ACCEPTED))
+    lead_counts = {
+        "mqls": None,
+        "accepted": accepted,
+        "decided": accepted | Q(_reached(Stage.REJECTED)),
+    }
+    weeks = {_as_date(k[0]): v for k, v in _grouped(first_mqls, ("week",), lead_counts).items()}
     months = {
-        _as_date(k[0]): v["mqls"] for k, v in _grouped(cohort, ("month",), {"mqls": None}).items()
+        _as_date(k[0]): v["mqls"]
+        for k, v in _grouped(first_mqls, ("month",), {"mqls": None}).items()
     }
     now = scope.now
     met = Q(outcome=SlaClock.Outcome.MET)
@@ -1173,7 +1227,7 @@ def pipeline_plan(
 ) -> Plan:
     """Per month: won deals = revenue / months / deal size; SQLs = won deals / win rate
     (the share of SQLs that become won deals); MQLs = SQLs / MQL -> SQL."""
-    measured = _grouped(scope.cohort(), (), {"mqls": None, "sql": Q(sql_at__isnull=False)})[()]
+    measured = _grouped(scope.first_mqls(), (), {"mqls": None, "sql": Q(_reached(Stage.SQL))})[()]
     band = Band.of(scope.targets)
     won = revenue_target / months / average_deal_size
     sqls = won / win_rate
