@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -944,13 +944,18 @@ def _after_engagement(
         and moved.get(lead.pk, lead).stage in PRE_MQL_STAGES
     }
     if thresholds:
-        totals = dict(
-            Lead.objects.filter(
+        totals = {
+            account: total
+            for account, total, with_sales in Lead.objects.filter(
                 account_id__in=thresholds, archived_at__isnull=True, stage__in=OPEN_STAGES
             )
             .values_list("account_id")
-            .annotate(total=Sum("engagement_score"))
-        )
+            .annotate(
+                total=Sum("engagement_score"),
+                with_sales=Count("pk", filter=Q(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))),
+            )
+            if not with_sales  # an account already with sales needs no account MQL
+        }
         for lead in open_leads:
             account = lead.account_id
             if account in thresholds and (totals.get(account) or 0) >= thresholds.pop(account):
