@@ -31,13 +31,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--leads",
             type=int,
-            default=360,
+            default=480,
             help="How many demo leads. Up to 2000 go through the services one by one; more "
             "are written in bulk with PostgreSQL COPY (same story, same distributions).",
         )
         parser.add_argument("--months", type=int, default=12, help="History length in months.")
 
-    def handle(self, *args, force=False, if_empty=False, leads=360, months=12, **options):
+    def handle(self, *args, force=False, if_empty=False, leads=480, months=12, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates users with publicly known passwords and only runs with "
@@ -84,6 +84,7 @@ class Command(BaseCommand):
             return
         stats = demo.create_leads(count=leads, months=months, progress=progress)
         demo.set_demo_emails()
+        demo.set_service_level_commitment()
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(
