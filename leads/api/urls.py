@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import reports, views
 
 v1 = [
     path("leads/", views.LeadsView.as_view(), name="api-leads"),
@@ -25,6 +25,7 @@ v1 = [
         name="api-lead-checklist",
     ),
     path("events/", views.EventsView.as_view(), name="api-events"),
+    path("reports/<str:name>/", reports.ReportView.as_view(), name="api-report"),
 ]
 
 urlpatterns = [
