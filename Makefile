@@ -50,6 +50,11 @@ lint: install
 format: install
 	@$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+# Benchmarks at scale (PostgreSQL): BENCH_LEADS=1000000 by default, BENCH_REUSE=1 keeps data.
+bench: install
+	@scripts/ensure-services.sh postgres redis
+	@$(BIN)/python bench/run.py
+
 # Regenerate requirements.lock from the ranges in pyproject.toml, in a clean venv.
 lock:
 	@rm -rf /tmp/handoff-lock && $(PYTHON) -m venv /tmp/handoff-lock

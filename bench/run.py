@@ -252,6 +252,39 @@ def time_ingestion() -> dict:
 def write(results: dict) -> None:
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    lines = [
+        f"Run of {results['date']} on {results['machine']}, "
+        f"{results['leads_in_database']:,} leads in the database.",
+        "",
+        "| what | figure | baseline in the same run | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    seed = results["seed"].get("seed_seconds")
+    if seed is not None:
+        lines.append(f"| seed_demo --leads {results['leads']:,} | {seed} s | | |")
+    base = results["pages"].get("trivial view (baseline)", {})
+    for label, page in results["pages"].items():
+        if label.startswith("trivial"):
+            continue
+        lines.append(
+            f"| {label}: p95 server time, {page['queries']} queries | {page['p95_ms']} ms "
+            f"| trivial view {base.get('p95_ms')} ms | {page['ratio_to_baseline']} |"
+        )
+    for label, sweep in results.get("sweep", {}).items():
+        lines.append(f"| SLA sweep, 1,000 due among {label} | {sweep['median_s']} s | | |")
+    ingestion = results.get("ingestion")
+    if ingestion:
+        lines.append(
+            f"| POST /api/v1/events/, batches of 1,000 | {ingestion['api_events_per_s']} "
+            f"events/s | bulk insert {ingestion['bulk_insert_events_per_s']} events/s "
+            f"| {ingestion['ratio_to_bulk_insert']} |"
+        )
+    table = "\n".join(lines)
+    doc = DOC.read_text() if DOC.exists() else "<!-- bench:start -->\n<!-- bench:end -->\n"
+    head, _, rest = doc.partition("<!-- bench:start -->")
+    _, _, tail = rest.partition("<!-- bench:end -->")
+    DOC.write_text(f"{head}<!-- bench:start -->\n{table}\n<!-- bench:end -->{tail}")
+    print(f"wrote {DOC.relative_to(ROOT)}")
 
 
 def main() -> None:
