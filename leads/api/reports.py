@@ -80,6 +80,16 @@ class ReportView(ApiMixin, APIView):
             raise NotFound(f"No report called '{name}'. Use one of: {', '.join(API_REPORTS)}.")
         if not roles_of(request.user) & {SALES_MANAGER, MARKETING_OPS}:
             raise PermissionDenied("Reports are for sales managers and marketing ops.")
+        known = {name for name, _, _ in FILTERS}
+        problems = {}
+        for key in request.query_params:
+            values = request.query_params.getlist(key)
+            if key not in known:
+                problems[key] = [f"Unknown filter. Use: {', '.join(sorted(known))}."]
+            elif len(values) != 1 or not values[0].strip():
+                problems[key] = ["Give one non-empty value, or leave the filter out."]
+        if problems:
+            raise ValidationError(problems)
         now = timezone.now()
         filters = report_filter(request, now=now)
         scope = scope_of(filters, now=now)

@@ -73,3 +73,14 @@ def test_an_unknown_report_is_404_and_bad_filters_are_400(marketing):
     bad = client.get("/api/v1/reports/funnel/", {"mql_from": "not-a-date"})
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "mql_from"
+
+
+def test_empty_and_unknown_filters_are_refused(marketing):
+    client = client_for(marketing)
+
+    empty = client.get("/api/v1/reports/calibration/", {"mql_from": ""})
+    unknown = client.get("/api/v1/reports/funnel/", {"weather": "sunny"})
+
+    assert (empty.status_code, unknown.status_code) == (400, 400)
+    assert empty.json()["errors"][0]["field"] == "mql_from"
+    assert unknown.json()["errors"][0]["field"] == "weather"
