@@ -295,6 +295,9 @@ class Story:
             "due_at": due,
             "warn_at": warn,
         }
+        if stop is None:  # running: the lead's most urgent due time (Lead.sla_due_at)
+            current = self.lead.get("sla_due_at")
+            self.lead["sla_due_at"] = due if current is None else min(current, due)
         if stop is not None:
             values.update(
                 stopped_at=stop,

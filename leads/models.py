@@ -126,6 +126,9 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     disputed_in_cycle = models.PositiveSmallIntegerField(default=0)
     recycle_count = models.PositiveSmallIntegerField(default=0)
     follow_up_on = models.DateField(null=True, blank=True)
+    # When the most urgent running SLA clock is due; kept by routing.sla when a clock
+    # starts or stops, so the manager's page sorts by an index, not by an aggregate.
+    sla_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_step = models.CharField(max_length=300, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
 
@@ -148,6 +151,12 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 fields=["owner", "stage_entered_at"],
                 condition=Q(stage__in=("mql", "accepted"), archived_at__isnull=True),
                 name="lead_queue",
+            ),
+            # the manager's team page: open sales leads by owner, most urgent first
+            models.Index(
+                fields=["owner", "sla_due_at"],
+                condition=Q(stage__in=("mql", "accepted", "sql"), archived_at__isnull=True),
+                name="lead_team_by_due",
             ),
         ]
 

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from leads.models import Lead, StageChange, Touch
@@ -88,7 +88,7 @@ def start_clock(
     warn_at = None
     if policy.warning_percent:
         warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
-    return SlaClock.objects.create(
+    clock = SlaClock.objects.create(
         lead=lead,
         kind=kind,
         policy=policy,
@@ -98,6 +98,19 @@ def start_clock(
         due_at=add_business_time(at, target, calendar),
         warn_at=warn_at,
     )
+    sync_due(lead)
+    return clock
+
+
+def sync_due(lead: Lead) -> None:
+    """Keep Lead.sla_due_at (the most urgent running clock's due time) in step; the
+    manager's team page sorts by it. Called with the lead locked, after clocks change."""
+    due = SlaClock.objects.filter(lead=lead, stopped_at__isnull=True).aggregate(due=Min("due_at"))[
+        "due"
+    ]
+    if due != lead.sla_due_at:
+        Lead.objects.filter(pk=lead.pk).update(sla_due_at=due)
+        lead.sla_due_at = due
 
 
 def stop_clocks(
@@ -130,6 +143,8 @@ def stop_clocks(
         else:
             clock.outcome = SlaClock.Outcome.MET
         clock.save(update_fields=["stopped_at", "stopped_by", "business_time", "outcome"])
+    if clocks:
+        sync_due(lead)
     return clocks
 
 

@@ -356,3 +356,35 @@ def test_the_lead_page_says_what_blocks_sql(client, rep):
 
     assert "Qualify to SQL: not yet." in page
     assert "Checklist item &#x27;Budget owner identified&#x27; is not confirmed" in page
+
+
+def test_the_team_page_puts_the_most_overdue_lead_first_and_follows_the_clocks(
+    client, team, manager, rep
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from routing.models import SlaClock
+    from tests.factories import SlaPolicyFactory
+
+    SlaPolicyFactory()  # standard: decide within 4 business hours
+    Team.objects.filter(pk=team.pk).update(is_default=True)  # routing sends MQLs here
+    now = timezone.now()
+    fresh = LeadFactory(stage=Stage.ENGAGED, last_name="Freshlead")
+    late = LeadFactory(stage=Stage.ENGAGED, last_name="Latelead")
+    services.qualify_mql(lead=fresh, at=now)
+    services.qualify_mql(lead=late, at=now - dt.timedelta(days=7))
+    for lead in (fresh, late):
+        lead.refresh_from_db()
+        assert lead.owner is not None  # routed to the team, so its decision clock runs
+        running = SlaClock.objects.get(lead=lead, stopped_at__isnull=True)
+        assert lead.sla_due_at == running.due_at
+
+    page = login(client, manager).get("/team/").content.decode()
+    assert page.index("Latelead") < page.index("Freshlead")
+
+    services.accept(lead=late, by=manager)
+    late.refresh_from_db()
+    first_touch = SlaClock.objects.filter(lead=late, stopped_at__isnull=True).order_by("due_at")
+    assert late.sla_due_at == first_touch.first().due_at
