@@ -1,0 +1,58 @@
+"""The queue, the team page and the SLA sweep read the indexes made for them (a few
+thousand demo leads, PostgreSQL's planner with sequential scans discouraged)."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from leads import bulk_demo, demo
+from leads.selectors import lead_queue_for, visible_leads
+from routing import sla
+from routing.models import SlaClock
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def indexes_used(queryset) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            plan = queryset.explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    return set(re.findall(r"(?:using|Index Scan on|Bitmap Index Scan on) (\w+)", plan))
+
+
+def test_the_lists_and_the_sweep_use_their_indexes():
+    demo.create_users()
+    demo.create_criteria()
+    demo.create_routing()
+    bulk_demo.create_leads_bulk(count=3000, months=6)
+    users = get_user_model().objects
+    rep, manager = users.get(username="rep"), users.get(username="manager")
+
+    queue = lead_queue_for(rep)[:25]
+    team = (
+        visible_leads(manager)
+        .filter(stage__in=("mql", "accepted", "sql"))
+        .order_by(F("sla_due_at").asc(nulls_last=True), "pk")[:50]
+    )
+    due = SlaClock.objects.filter(sla._due(timezone.now())).values("lead_id")
+
+    # either partial index on the open sales stages by owner serves the queue; the
+    # planner picks by size (lead_queue is the narrower one, lead_team_by_due a superset)
+    assert indexes_used(queue) & {"lead_queue", "lead_team_by_due"}
+    assert "lead_team_by_due" in indexes_used(team)
+    # partial indexes on running clocks only: stopped clocks are never read
+    running_only = {
+        "sla_clock_running_due",
+        "sla_clock_running_warn",
+        "one_running_clock_per_lead_and_kind",
+    }
+    used = indexes_used(due)
+    assert used and used <= running_only
