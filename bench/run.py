@@ -135,8 +135,15 @@ def time_sweep() -> dict:
     policy = SlaPolicy.objects.get(priority="standard", active=True)
     now = dt.datetime.now(dt.UTC)
     out = {}
+    from routing.models import SlaClock
+
+    # leads without a running decision clock (one may run per lead and kind)
     lead_ids = list(
-        Lead.objects.exclude(sla_clocks__stopped_at__isnull=True)
+        Lead.objects.exclude(
+            pk__in=SlaClock.objects.filter(stopped_at__isnull=True, kind="decision").values(
+                "lead_id"
+            )
+        )
         .order_by("pk")
         .values_list("pk", flat=True)[:1_000_000]
     )
