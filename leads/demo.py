@@ -639,11 +639,66 @@ def create_leads(
     for lead in Lead.objects.filter(stage=Stage.MQL, owner__isnull=True):
         line = lead.product_line.code if lead.product_line_id else "components"
         _owner_for(lead, rng, users, reps_by_line[line])
+    _todays_rfqs(users, now)
     from .models import StageChange
 
     stats.changes = StageChange.objects.count()
     stats.users = len(users)
     return stats
+
+
+def _todays_rfqs(users: dict, now: dt.datetime) -> None:
+    """Whatever the hour the demo is loaded at, each rep starts with fresh work: an RFQ
+    that came in within the hour (a hot MQL to decide), and Rita one more she has
+    already accepted. Through the real intake; a manager hands each to its rep."""
+    from routing import services as routing_services
+
+    manager = users["manager"]
+    todays = [("rep", "Greta", "Hofmann", "hartmann-mb.example", True)] + [
+        (name, first, last, domain, False)
+        for name, first, last, domain in (
+            ("rep", "Jonas", "Keller", "alpen-auto.example"),
+            ("omar", "Ines", "Novak", "brno-precision.example"),
+            ("lena", "Willem", "Peeters", "flandria-log.example"),
+            ("sam", "Olga", "Eriksen", "oresund-water.example"),
+        )
+    ]
+    for minutes, (username, first, last, domain, accept) in enumerate(todays, start=1):
+        at = now - dt.timedelta(minutes=10 * minutes)
+        email = f"{first}.{last}.today@{domain}".lower()
+        lead = services.ingest_lead(
+            payload={
+                "email": email,
+                "first_name": first,
+                "last_name": last,
+                "title": TITLES["engineering"],
+                "role_category": "engineering",
+                "country": "DE",
+                "company": domain.split(".")[0].replace("-", " ").title(),
+                "website": domain,
+                "industry": "Machinery",
+                "employee_count": 400,
+                "segment": "mid_market",
+                "source": "rfq",
+                "campaign": "RFQ form",
+                "product_line": "field-service" if username == "sam" else "components",
+            },
+            at=at,
+        ).lead
+        lead = services.record_event(
+            lead=lead, kind="rfq_submitted", occurred_at=at, now=at, external_id=email
+        ).lead
+        if lead.stage != Stage.MQL:
+            continue
+        rep = users[username]
+        if lead.owner_id != rep.pk:
+            lead = Lead.objects.get(
+                pk=routing_services.reassign(
+                    lead=lead, to=rep, by=manager, note="Today's RFQs: one each", at=at
+                ).lead_id
+            )
+        if accept:
+            services.accept(lead=lead, by=rep, at=at + dt.timedelta(minutes=5))
 
 
 def _owner_for(lead: Lead, rng: random.Random, users: dict, candidates: list[str]):

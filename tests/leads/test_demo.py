@@ -11,7 +11,7 @@ def test_the_demo_fills_every_stage_with_a_history_that_replays():
     # one load for all checks: it drives every lead through the real services
     call_command("seed_demo", "--force", verbosity=0)  # tests run with DEBUG off
 
-    assert Lead.objects.count() == 480
+    assert Lead.objects.count() == 480 + 5  # the year, and five RFQs from the last hour
     assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
 
     history: dict[int, list[StageChange]] = {}
