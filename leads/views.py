@@ -33,6 +33,7 @@ from .guards import is_owner_or_manager
 from .models import Lead, StageChange
 from .roles import MARKETING_OPS, SALES_MANAGER, SALES_REP, role_of, roles_of
 from .selectors import lead_queue_for, timeline, visible_leads, with_list_relations
+from .spreadsheet import csv_safe
 from .stages import Stage
 from .tables import MarketingLeadTable, NurtureTable, QueueTable, RejectedTable
 
@@ -268,12 +269,6 @@ class _Echo:
         return value
 
 
-def _csv_safe(value):
-    # a cell starting with = + - @ would run as a formula in a spreadsheet
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
-
-
 def marketing_leads_csv(request):
     """The lead list with the same filters as the page, as CSV."""
     _require_role(request, MARKETING_OPS)
@@ -286,7 +281,7 @@ def marketing_leads_csv(request):
     def rows():
         yield writer.writerow([name for name, _ in CSV_COLUMNS])
         for lead in filtered.iterator(chunk_size=2000):
-            yield writer.writerow([_csv_safe(get(lead)) for _, get in CSV_COLUMNS])
+            yield writer.writerow([csv_safe(get(lead)) for _, get in CSV_COLUMNS])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="handoff-leads.csv"'

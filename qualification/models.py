@@ -173,7 +173,34 @@ class CriteriaSet(models.Model):
             raise ValidationError(errors)
 
 
-class ChecklistItem(models.Model):
+class FrozenVersionError(ValidationError):
+    pass
+
+
+class DraftOnly:
+    """Rows of a criteria set (rules, checklist items) change only while it is a draft."""
+
+    def save(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse_if_frozen(self.criteria_set_id)
+        return super().delete(*args, **kwargs)
+
+
+def _refuse_if_frozen(criteria_set_id: int | None) -> None:
+    if criteria_set_id is None:
+        return
+    status = CriteriaSet.objects.filter(pk=criteria_set_id).values_list("status", flat=True)
+    if status and status[0] != CriteriaSet.Status.DRAFT:
+        raise FrozenVersionError(
+            "This criteria version is published and cannot be edited. Use "
+            "'Copy to new draft', edit the draft, then publish it."
+        )
+
+
+class ChecklistItem(DraftOnly, models.Model):
     class Dimension(models.TextChoices):
         FIT = "fit", "Fit"
         INTENT = "intent", "Intent"
@@ -196,14 +223,6 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return self.question
-
-    def save(self, *args, **kwargs):
-        _refuse_if_frozen(self.criteria_set_id)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        _refuse_if_frozen(self.criteria_set_id)
-        return super().delete(*args, **kwargs)
 
 
 class ChecklistAnswer(models.Model):
@@ -235,22 +254,7 @@ class ChecklistAnswer(models.Model):
 EVENT_KINDS = EngagementEvent.Kind.choices
 
 
-class FrozenVersionError(ValidationError):
-    pass
-
-
-def _refuse_if_frozen(criteria_set_id: int | None) -> None:
-    if criteria_set_id is None:
-        return
-    status = CriteriaSet.objects.filter(pk=criteria_set_id).values_list("status", flat=True)
-    if status and status[0] != CriteriaSet.Status.DRAFT:
-        raise FrozenVersionError(
-            "This criteria version is published and cannot be edited. Use "
-            "'Copy to new draft', edit the draft, then publish it."
-        )
-
-
-class ScoringRule(models.Model):
+class ScoringRule(DraftOnly, models.Model):
     """One line of the score: a fit rule (a lead or account fact) or an engagement rule
     (an event kind, optionally narrowed by content tag or URL pattern)."""
 
@@ -312,14 +316,6 @@ class ScoringRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label}: {self.points:+d}"
-
-    def save(self, *args, **kwargs):
-        _refuse_if_frozen(self.criteria_set_id)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        _refuse_if_frozen(self.criteria_set_id)
-        return super().delete(*args, **kwargs)
 
     def as_rule(self):
         """The pure-scoring form of this row (qualification.scoring)."""

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.roles import MARKETING_OPS, SALES_MANAGER, roles_of
+from leads.spreadsheet import csv_safe
 
 from .filters import describe, report_filter, scope_of
 from .sections import REPORTS, Page
@@ -67,11 +68,6 @@ def report(request, slug: str, as_csv: bool = False):
     return render(request, "reporting/report.html", context, status=200 if page else 400)
 
 
-def _csv_safe(value: str) -> str:
-    # a cell starting with = + - @ would run as a formula in a spreadsheet
-    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
-
-
 def _csv_response(slug: str, page: Page, described: str) -> HttpResponse:
     """Every section's table, one after the other: its title, its header, its rows and a
     blank line; the filters on top. Numbers are plain (percentages as 47.62, not 47.6%)."""
@@ -83,14 +79,14 @@ def _csv_response(slug: str, page: Page, described: str) -> HttpResponse:
     if page.empty:
         writer.writerow([page.empty_text])
     for line in page.headlines:
-        writer.writerow([_csv_safe(line)])
+        writer.writerow([csv_safe(line)])
     if page.headlines:
         writer.writerow([])
     for section in page.sections:
         writer.writerow([section.title])
         writer.writerow(section.table.csv_header())
         for row in section.table.csv_rows():
-            writer.writerow([_csv_safe(cell) for cell in row])
+            writer.writerow([csv_safe(cell) for cell in row])
         writer.writerow([])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localdate().isoformat()
