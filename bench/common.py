@@ -1,0 +1,28 @@
+"""What every benchmark module shares: Django set up on the bench database, p95."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DEBUG", "true")
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres:///handoff_bench")
+os.environ["DATABASE_URL"] = BENCH_DB
+
+import django  # noqa: E402
+
+django.setup()
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)

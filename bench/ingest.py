@@ -1,0 +1,85 @@
+"""Event ingestion through the API against a plain bulk insert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+
+from django.test import Client
+from django.test.utils import override_settings
+
+from bench.common import section
+from leads.models import Lead
+
+
+def measure() -> dict:
+    """POST /api/v1/events/ with batches of 1,000 (scoring and automatic MQL included),
+    against a plain bulk insert of the same rows in the same run."""
+    import random
+    import uuid
+
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from leads.models import EngagementEvent
+    from leads.stages import OPEN_STAGES
+
+    section("event ingestion: batches of 1,000 through the API")
+    ops = get_user_model().objects.get(username="marketing")
+    token, _ = Token.objects.get_or_create(user=ops)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    pool = list(
+        Lead.objects.filter(stage__in=OPEN_STAGES, archived_at__isnull=True)
+        .order_by("?")
+        .values_list("pk", flat=True)[:20000]
+    )
+    rng = random.Random(7)
+    kinds = ["page_view", "content_download", "pricing_page_view", "webinar_registered"]
+    api_rates, bulk_rates = [], []
+    with override_settings(ALLOWED_HOSTS=["*"]):
+        for _ in range(5):
+            when = dt.datetime.now(dt.UTC).isoformat()
+            batch = [
+                {
+                    "lead": rng.choice(pool),
+                    "kind": rng.choice(kinds),
+                    "occurred_at": when,
+                    "external_id": f"bench-{uuid.uuid4()}",
+                    "url": "https://www.example.com/products/seals",
+                }
+                for _ in range(1000)
+            ]
+            started = time.perf_counter()
+            response = client.post("/api/v1/events/", batch, content_type="application/json")
+            api_rates.append(1000 / (time.perf_counter() - started))
+            assert response.status_code == 200, response.content[:300]
+            rows = [
+                EngagementEvent(
+                    lead_id=item["lead"],
+                    kind=item["kind"],
+                    occurred_at=dt.datetime.now(dt.UTC),
+                    url=item["url"],
+                    external_id=item["external_id"] + "-b",
+                )
+                for item in batch
+            ]
+            started = time.perf_counter()
+            EngagementEvent.objects.bulk_create(rows)
+            bulk_rates.append(1000 / (time.perf_counter() - started))
+    api, bulk = statistics.median(api_rates), statistics.median(bulk_rates)
+    out = {
+        "api_events_per_s": round(api),
+        "bulk_insert_events_per_s": round(bulk),
+        "ratio_to_bulk_insert": round(api / bulk, 3),
+    }
+    print(out, flush=True)
+    return out
+
+
+def rows(out: dict) -> list[str]:
+    return [
+        f"| POST /api/v1/events/, batches of 1,000 | {out['api_events_per_s']} "
+        f"events/s | bulk insert {out['bulk_insert_events_per_s']} events/s "
+        f"| {out['ratio_to_bulk_insert']} |"
+    ]
