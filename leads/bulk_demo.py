@@ -31,6 +31,7 @@ from routing.business_time import Timeline
 from routing.models import BusinessCalendar, SlaClock, SlaPolicy, Team, TeamMembership
 
 from . import demo
+from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .roles import SALES_REP
 from .stages import Stage
@@ -266,6 +267,7 @@ class Story:
             criteria_set_id=self.lead["criteria_set_id"],
             details=details or {},
         )
+        note_stage_change(self.lead, self.stage, to, at)  # the lead's first times
         self.stage, self.at = to, at
 
     def clock(

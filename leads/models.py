@@ -131,6 +131,15 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     sla_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_step = models.CharField(max_length=300, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # The first time the lead entered the funnel and reached each stage after it, kept
+    # by leads.milestones.note_stage_change wherever an audit row is written: the
+    # reports' cohorts and funnel times read these, not the whole stage history.
+    entered_funnel_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_mql_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_sql_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_opportunity_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -157,6 +166,18 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 fields=["owner", "sla_due_at"],
                 condition=Q(stage__in=("mql", "accepted", "sql"), archived_at__isnull=True),
                 name="lead_team_by_due",
+            ),
+            # the reports: a cohort is the leads whose first MQL lies in the period, and
+            # the funnel's "engaged" the leads that entered the funnel in it
+            models.Index(
+                fields=["first_mql_at"],
+                condition=Q(first_mql_at__isnull=False),
+                name="lead_first_mql",
+            ),
+            models.Index(
+                fields=["entered_funnel_at"],
+                condition=Q(entered_funnel_at__isnull=False),
+                name="lead_entered_funnel",
             ),
         ]
 
@@ -349,7 +370,12 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
-        indexes = [models.Index(fields=["lead", "at"], name="stage_change_lead_at")]
+        indexes = [
+            models.Index(fields=["lead", "at"], name="stage_change_lead_at"),
+            # the reports: a lead's changes into one stage, in time order (the first MQL
+            # row of a cohort lead, "reached SQL after this decision")
+            models.Index(fields=["lead", "to_stage", "at"], name="stage_change_lead_to_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lead_id}: {self.from_stage} → {self.to_stage} ({self.transition})"

@@ -31,6 +31,7 @@ from qualification.selectors import (
 )
 
 from . import guards
+from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .selectors import as_scoring_events, lead_facts, scoring_events
 from .stages import OPEN_STAGES, Stage
@@ -211,6 +212,8 @@ def _run(
 
             from_stage = locked.stage
             getattr(locked, name)(at=at, **(method_kwargs or {}))
+            # the first time it reached this stage, kept on the lead for the reports
+            note_stage_change(locked, from_stage, locked.stage, at)
             locked.save()
             change = StageChange.objects.create(
                 lead=locked,
