@@ -1424,7 +1424,12 @@ class ReportSpec:
     slug: str
     title: str
     question: str
-    build: Callable[..., Page]
+    builder: Callable[..., Page]
+
+    def build(self, scope: ReportScope, params=None) -> Page:
+        # every query of the report in one transaction, JIT off (selectors.report_queries)
+        with selectors.report_queries(scope.leads.db):
+            return self.builder(scope, params)
 
 
 REPORTS = {

@@ -7,10 +7,15 @@ report is a constant number of queries whatever the number of leads, and Python 
 post-processes the aggregated rows (a handful per channel, rep, week or score), e.g. for
 Wilson intervals and score deciles.
 
-Query shape, for scale: the cohort is "each lead's first MQL audit row in the period"
-(an anti-join), stage outcomes are EXISTS per cohort row, and per-lead first times are
-one GROUP BY over the cohort's stage changes aggregated again (ReportScope.milestones
-with _pivot), never a first-time subquery per lead repeated in every expression.
+Query shape, for scale: each lead keeps the first time it entered the funnel and
+reached each stage (leads.milestones, set wherever an audit row is written), so the
+cohort is an index range scan on Lead.first_mql_at, stage outcomes ("ever accepted",
+"ever reached SQL") are columns of the lead and the funnel's times are differences of
+columns: no report scans the stage history to find first times. The audit rows are
+still read where their own values matter (scores at the first MQL, decisions, reasons,
+checklist snapshots), through the (lead, to_stage, at) index. Reports run with
+PostgreSQL's JIT off (`report_queries`): compiling these aggregates costs more than it
+saves.
 
 Medians and 90th percentiles are PostgreSQL's percentile_cont. SQLite (the quick start)
 has no percentile aggregate: there the durations are fetched and `stats.percentile`
@@ -30,12 +35,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import (
     Aggregate,
     Count,
@@ -45,7 +51,6 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -54,6 +59,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils import timezone
 
+from leads.milestones import ENTERED_FUNNEL, FIRST_REACHED
 from leads.models import Lead, StageChange
 from leads.stages import Stage
 from qualification.models import ChecklistItem, CriteriaSet, Reason
@@ -111,6 +117,18 @@ def _seconds_py(values: Mapping[str, Any], measure: Measure) -> float | None:
 
 def has_percentile_cont(alias: str) -> bool:
     return connections[alias].vendor == "postgresql"
+
+
+@contextmanager
+def report_queries(alias: str = "default") -> Iterator[None]:
+    """One transaction for a report's queries, with PostgreSQL's JIT off in it: the
+    planner's costs at a million leads switch JIT on, and compiling the aggregates took
+    longer than running them (seconds per report)."""
+    with transaction.atomic(using=alias):
+        if connections[alias].vendor == "postgresql":
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 def _grouped(
@@ -202,15 +220,6 @@ def _pivot(
     return rows
 
 
-def _first(condition: Q, lead_ref: str = "pk", value: str = "at") -> Subquery:
-    """A value of the lead's earliest stage change matching `condition`."""
-    return Subquery(
-        StageChange.objects.filter(condition, lead=OuterRef(lead_ref))
-        .order_by("at", "pk")
-        .values(value)[:1]
-    )
-
-
 def lead_team(lead_ref: str = "pk", owner_ref: str = "owner"):
     """routing.assignment.team_of as SQL: the team the lead was last routed to, else its
     owner's first active team."""
@@ -228,25 +237,12 @@ def lead_team(lead_ref: str = "pk", owner_ref: str = "owner"):
 
 
 MQL = Q(to_stage=Stage.MQL)
-# entering the funnel: the first step out of "new" (engaged, or an MQL at once)
-ENTRY = Q(from_stage=Stage.NEW, to_stage__in=[Stage.ENGAGED, Stage.MQL])
 
 
-def _reached(stage: str, lead_ref: str = "lead") -> Exists:
-    """Whether the lead has ever entered `stage` (for rows that carry a lead)."""
-    return Exists(StageChange.objects.filter(lead=OuterRef(lead_ref), to_stage=stage))
-
-
-def _first_changes(condition: Q, leads: QuerySet[Lead], start, end) -> QuerySet[StageChange]:
-    """Each lead's first change matching `condition`, for the leads whose first one lies in
-    [start, end): one row per lead. An anti-join ("no earlier such change"), which the
-    planner estimates well, where a filter on a first-change subquery per lead would not."""
-    earlier = StageChange.objects.filter(condition, lead=OuterRef("lead")).filter(
-        Q(at__lt=OuterRef("at")) | Q(at=OuterRef("at"), pk__lt=OuterRef("pk"))
-    )
-    return StageChange.objects.filter(
-        condition, at__gte=start, at__lt=end, lead__in=leads.values("pk")
-    ).filter(~Exists(earlier))
+def _reached(stage: str, lead_ref: str = "") -> Q:
+    """Whether the lead (`lead_ref` the path to it, "" for leads) ever entered `stage`."""
+    prefix = f"{lead_ref}__" if lead_ref else ""
+    return Q(**{f"{prefix}{FIRST_REACHED[stage]}__isnull": False})
 
 
 @dataclass(frozen=True)
@@ -263,36 +259,40 @@ class ReportScope:
     # no team or rep filter) can say how many engaged leads became MQLs.
     covers_unowned: bool = True
 
-    def first_mqls(self) -> QuerySet[StageChange]:
-        """The cohort as audit rows: each cohort lead's first MQL (time and scores)."""
-        return _first_changes(MQL, self.leads, self.start, self.end)
-
-    def entries(self) -> QuerySet[StageChange]:
-        """Each lead's first step into the funnel, for leads that entered in the period."""
-        return _first_changes(ENTRY, self.leads, self.start, self.end)
-
-    def cohort_ids(self) -> QuerySet[StageChange]:
-        return self.first_mqls().values("lead")
-
     def cohort(self) -> QuerySet[Lead]:
-        return Lead.objects.filter(pk__in=self.cohort_ids())
+        """The leads in scope whose first MQL lies in the period (Lead.first_mql_at)."""
+        return self.leads.filter(first_mql_at__gte=self.start, first_mql_at__lt=self.end)
+
+    def cohort_ids(self) -> QuerySet[Lead]:
+        return self.cohort().values("pk")
+
+    def first_mqls(self) -> QuerySet[StageChange]:
+        """The cohort as audit rows: each cohort lead's first MQL (time and scores), found
+        by (lead, to_stage, at) from the lead's first MQL time."""
+        same_time_earlier = StageChange.objects.filter(
+            MQL, lead=OuterRef("lead"), at=OuterRef("at"), pk__lt=OuterRef("pk")
+        )
+        return StageChange.objects.filter(
+            MQL, lead__in=self.cohort_ids(), at=F("lead__first_mql_at")
+        ).filter(~Exists(same_time_earlier))
+
+    def entries(self) -> QuerySet[Lead]:
+        """The leads in scope that entered the funnel in the period."""
+        return self.leads.filter(
+            **{f"{ENTERED_FUNNEL}__gte": self.start, f"{ENTERED_FUNNEL}__lt": self.end}
+        )
 
     def milestones(self) -> QuerySet[Lead]:
-        """Each cohort lead with the first time it reached each stage: one pass over the
-        cohort's stage changes, grouped by lead (aggregate it with `_pivot`)."""
-
-        def first(condition: Q) -> Min:
-            prefixed = Q(*[(f"stage_changes__{k}", v) for k, v in condition.children])
-            return Min("stage_changes__at", filter=prefixed)
-
+        """Each cohort lead with the first time it reached each stage (aggregate it with
+        `_pivot`)."""
         return self.cohort().annotate(
             channel=F("source"),
-            entered_at=first(ENTRY),
-            mql_at=first(MQL),
-            accepted_at=first(Q(to_stage=Stage.ACCEPTED)),
-            rejected_at=first(Q(to_stage=Stage.REJECTED)),
-            sql_at=first(Q(to_stage=Stage.SQL)),
-            opportunity_at=first(Q(to_stage=Stage.OPPORTUNITY)),
+            entered_at=F(ENTERED_FUNNEL),
+            mql_at=F("first_mql_at"),
+            accepted_at=F("first_accepted_at"),
+            rejected_at=F("first_rejected_at"),
+            sql_at=F("first_sql_at"),
+            opportunity_at=F("first_opportunity_at"),
         )
 
     def weeks(self) -> list[dt.date]:
@@ -486,13 +486,11 @@ def funnel(scope: ReportScope) -> FunnelReport:
     if scope.covers_unowned:
         # leads that entered the funnel in the period, and how many of them became MQLs
         engaged = {
-            r["lead__source"]: r
+            r["source"]: r
             for r in scope.entries()
             .order_by()
-            .values("lead__source")
-            .annotate(
-                engaged=Count("pk"), engaged_to_mql=Count("pk", filter=Q(_reached(Stage.MQL)))
-            )
+            .values("source")
+            .annotate(engaged=Count("pk"), engaged_to_mql=Count("pk", filter=_reached(Stage.MQL)))
         }
 
     def row(key: str | None, label: str) -> FunnelRow:
@@ -1019,8 +1017,8 @@ def score_calibration(scope: ReportScope) -> ScoreReport:
     first_mqls = scope.first_mqls()
     counts = {
         "mqls": None,
-        "accepted": Q(_reached(Stage.ACCEPTED)),
-        "sql": Q(_reached(Stage.SQL)),
+        "accepted": _reached(Stage.ACCEPTED, "lead"),
+        "sql": _reached(Stage.SQL, "lead"),
     }
     band = Band.of(scope.targets)
     min_mqls = scope.targets.calibration_min_sample
@@ -1115,17 +1113,18 @@ class Scorecard:
 def scorecard(scope: ReportScope) -> Scorecard:
     """Each row is one week's MQL cohort: what marketing delivered that week, and how
     sales treated those MQLs (decided, accepted, decided and touched within SLA)."""
-    first_mqls = scope.first_mqls().annotate(week=TruncWeek("at"), month=TruncMonth("at"))
-    accepted = Q(_reached(Stage.ACCEPTED))
+    cohort = scope.cohort().annotate(
+        week=TruncWeek("first_mql_at"), month=TruncMonth("first_mql_at")
+    )
+    accepted = _reached(Stage.ACCEPTED)
     lead_counts = {
         "mqls": None,
         "accepted": accepted,
-        "decided": accepted | Q(_reached(Stage.REJECTED)),
+        "decided": accepted | _reached(Stage.REJECTED),
     }
-    weeks = {_as_date(k[0]): v for k, v in _grouped(first_mqls, ("week",), lead_counts).items()}
+    weeks = {_as_date(k[0]): v for k, v in _grouped(cohort, ("week",), lead_counts).items()}
     months = {
-        _as_date(k[0]): v["mqls"]
-        for k, v in _grouped(first_mqls, ("month",), {"mqls": None}).items()
+        _as_date(k[0]): v["mqls"] for k, v in _grouped(cohort, ("month",), {"mqls": None}).items()
     }
     now = scope.now
     met = Q(outcome=SlaClock.Outcome.MET)
@@ -1134,7 +1133,7 @@ def scorecard(scope: ReportScope) -> Scorecard:
     )
     clocks = SlaClock.objects.filter(
         lead__in=scope.cohort_ids(), kind__in=[ClockKind.DECISION, ClockKind.FIRST_TOUCH]
-    ).annotate(week=TruncWeek(_first(MQL, lead_ref="lead")))
+    ).annotate(week=TruncWeek("lead__first_mql_at"))
     clock_rows = _grouped(clocks, ("week", "kind"), {"met": met, "measured": measured})
     by_week: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for (week, kind), v in clock_rows.items():
@@ -1227,7 +1226,7 @@ def pipeline_plan(
 ) -> Plan:
     """Per month: won deals = revenue / months / deal size; SQLs = won deals / win rate
     (the share of SQLs that become won deals); MQLs = SQLs / MQL -> SQL."""
-    measured = _grouped(scope.first_mqls(), (), {"mqls": None, "sql": Q(_reached(Stage.SQL))})[()]
+    measured = _grouped(scope.cohort(), (), {"mqls": None, "sql": _reached(Stage.SQL)})[()]
     band = Band.of(scope.targets)
     won = revenue_target / months / average_deal_size
     sqls = won / win_rate

@@ -2,14 +2,16 @@
 
 StageChange is append-only, but inserting is how the lifecycle writes it too; writing the
 rows directly (instead of replaying the services) lets a test pick every time and score
-and so assert every number a report shows.
+and so assert every number a report shows. `change` also keeps the lead's first times
+(leads.milestones), as every writer of audit rows does.
 """
 
 import datetime as dt
 
 import pytest
 
-from leads.models import StageChange
+from leads.milestones import note_stage_change
+from leads.models import Lead, StageChange
 from leads.stages import Stage
 from qualification.models import Reason
 from reporting.models import ReportTargets
@@ -43,6 +45,15 @@ def hours(n: float) -> dt.timedelta:
     return dt.timedelta(hours=n)
 
 
+def change(lead, **values) -> StageChange:
+    """Write one audit row and keep the lead's first times, as the transition runner does."""
+    row = StageChange.objects.create(lead=lead, **values)
+    fields = note_stage_change(lead, row.from_stage, row.to_stage, row.at)
+    if fields:
+        Lead.objects.filter(pk=lead.pk).update(**{f: getattr(lead, f) for f in fields})
+    return row
+
+
 def journey(
     steps,
     *,
@@ -68,8 +79,8 @@ def journey(
     previous = Stage.NEW
     for i, (stage, offset) in enumerate(steps):
         transition = TRANSITIONS[(previous, stage)]
-        StageChange.objects.create(
-            lead=lead,
+        change(
+            lead,
             from_stage=previous,
             to_stage=stage,
             transition=transition,
@@ -246,8 +257,8 @@ def full(clocks, march):
         (march["L4"], REJECTED, "unknown"),
         (march["L1"], SQL, "confirmed"),
     ):
-        StageChange.objects.create(
-            lead=lead,
+        change(
+            lead,
             from_stage=Stage.MQL if stage == REJECTED else Stage.ACCEPTED,
             to_stage=stage,
             transition="reject" if stage == REJECTED else "qualify_sql",
