@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from leads.models import EngagementEvent, Lead
@@ -82,51 +84,99 @@ def lead_context(lead: Lead) -> dict[str, Any]:
     }
 
 
-def new_mql_context(
-    lead: Lead, *, headline: str, explanation: list[str], due: str, now: dt.datetime
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NewOwner:
+    """What a new owner is told about a lead (see new_mql_contexts)."""
+
+    lead: Lead
+    headline: str
+    explanation: list[str]
+    due: str
+
+
+def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[dict[str, Any]]:
     """What a rep needs for the first call: why it scored, the latest engagement, the
-    account's other open leads, the source campaign, and why it came to them."""
+    account's other open leads, the source campaign, and why it came to them. One read
+    of the leads' events and one of their accounts' open leads, however many leads."""
+    from leads.selectors import as_scoring_events
     from leads.services import compute_score
 
-    score = compute_score(lead, now)
-    top = sorted(score.lines, key=lambda line: -line.points)[:TOP_SCORE_LINES]
-    latest = EngagementEvent.objects.filter(lead=lead).first()
-    others = []
-    if lead.account_id:
-        others = [
-            f"{other.name} ({other.get_stage_display()}"
-            + (f", {person(other.owner)})" if other.owner_id else ")")
-            for other in Lead.objects.filter(
-                account_id=lead.account_id, archived_at__isnull=True, stage__in=OPEN_STAGES
+    if not entries:
+        return []
+    leads = [entry.lead for entry in entries]
+    events: dict[int, list[EngagementEvent]] = {}
+    # newest first, as EngagementEvent's ordering (and so scoring) has it
+    for event in EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in leads]).order_by(
+        "lead_id", "-occurred_at", "-pk"
+    ):
+        events.setdefault(event.lead_id, []).append(event)
+    accounts = {lead.account_id for lead in leads if lead.account_id}
+    others: dict[int, list[Lead]] = {}
+    if accounts:
+        # the newest few open leads of each account (one more: the lead itself may be one)
+        ranked = (
+            Lead.objects.filter(
+                account_id__in=accounts, archived_at__isnull=True, stage__in=OPEN_STAGES
             )
-            .exclude(pk=lead.pk)
+            .annotate(
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[F("account_id")],
+                    order_by=[F("stage_entered_at").desc(), F("pk").desc()],
+                )
+            )
+            .filter(rank__lte=OTHER_LEADS_SHOWN + 1)
             .select_related("owner")
-            .order_by("-stage_entered_at", "-pk")[:OTHER_LEADS_SHOWN]
-        ]
-    return {
-        **lead_context(lead),
-        "headline": headline,
-        "fit_score": lead.fit_score,
-        "engagement_score": lead.engagement_score,
-        "score_lines": [f"{line.label}: {line.points:+d}" for line in top if line.points > 0],
-        "fast_lane": lead.fast_lane_reason or lead.account_mql_reason,
-        "latest_engagement": (
-            f"{latest.get_kind_display()}, {when(latest.occurred_at)}" if latest else ""
-        ),
-        "other_open_leads": others,
-        "explanation": explanation,
-        "due": due,
-    }
+            .order_by("account_id", "rank")
+        )
+        for other in ranked:
+            others.setdefault(other.account_id, []).append(other)
+    contexts = []
+    for entry in entries:
+        lead = entry.lead
+        history = events.get(lead.pk, [])
+        score = compute_score(lead, now, events=as_scoring_events(history))
+        top = sorted(score.lines, key=lambda line: -line.points)[:TOP_SCORE_LINES]
+        latest = history[0] if history else None
+        shown = [o for o in others.get(lead.account_id, []) if o.pk != lead.pk]
+        contexts.append(
+            {
+                **lead_context(lead),
+                "headline": entry.headline,
+                "fit_score": lead.fit_score,
+                "engagement_score": lead.engagement_score,
+                "score_lines": [
+                    f"{line.label}: {line.points:+d}" for line in top if line.points > 0
+                ],
+                "fast_lane": lead.fast_lane_reason or lead.account_mql_reason,
+                "latest_engagement": (
+                    f"{latest.get_kind_display()}, {when(latest.occurred_at)}" if latest else ""
+                ),
+                "other_open_leads": [
+                    f"{other.name} ({other.get_stage_display()}"
+                    + (f", {person(other.owner)})" if other.owner_id else ")")
+                    for other in shown[:OTHER_LEADS_SHOWN]
+                ],
+                "explanation": entry.explanation,
+                "due": entry.due,
+            }
+        )
+    return contexts
 
 
-def _render(kind: str, part: str, context: dict[str, Any]) -> str:
-    return render_to_string(f"routing/email/{kind}_{part}", context)
+def _render(kind: str, part: str, context: dict[str, Any], templates: dict | None = None) -> str:
+    name = f"routing/email/{kind}_{part}"
+    if templates is None:
+        return render_to_string(name, context)
+    # a batch of notifications looks each template up once
+    if name not in templates:
+        templates[name] = get_template(name)
+    return templates[name].render(context)
 
 
-def render(kind: str, context: dict[str, Any]) -> tuple[str, str]:
-    subject = " ".join(_render(kind, "subject.txt", context).split())
-    body = _render(kind, "body.txt", context).strip() + "\n"
+def render(kind: str, context: dict[str, Any], templates: dict | None = None) -> tuple[str, str]:
+    subject = " ".join(_render(kind, "subject.txt", context, templates).split())
+    body = _render(kind, "body.txt", context, templates).strip() + "\n"
     return subject[:200], body
 
 
@@ -136,6 +186,7 @@ def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> lis
     at = at or timezone.now()
     rows: list[Notification] = []
     seen: set[tuple[int, str, int | None]] = set()
+    templates: dict[str, Any] = {}
     for message in messages:
         if message.recipient is None:
             continue
@@ -144,7 +195,7 @@ def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> lis
             continue
         seen.add(key)
         context = {**message.context, "recipient_name": person(message.recipient)}
-        title, body = render(message.kind, context)
+        title, body = render(message.kind, context, templates)
         rows.append(
             Notification(
                 recipient=message.recipient,

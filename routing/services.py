@@ -8,7 +8,8 @@ Ownership is not a stage, so no StageChange is written: the Assignment row is it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -38,6 +39,33 @@ HEADLINES = {
 }
 
 
+@dataclass
+class _HandOver:
+    """One change of owner, already written on the lead, to record and tell."""
+
+    lead: Lead
+    previous: Any
+    owner: Any
+    kind: str
+    lines: list[str]
+    by: Any = None
+    team: Team | None = None
+    rule: RoutingRule | None = None
+    note: str = ""
+
+
+def _set_owner(lead: Lead, owner: Any) -> Any:
+    """Write the new owner (the lead is locked by the caller); returns the previous one."""
+    previous = lead.owner if lead.owner_id else None
+    if lead.owner_id != (owner.pk if owner is not None else None):
+        # A plain column update: the stage is protected and already saved by the caller.
+        # Nobody found clears the owner: the lead waits for one, visibly, and is not left
+        # with a rep who said no to it before.
+        Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
+        lead.owner = owner
+    return previous
+
+
 def _hand_over(
     lead: Lead,
     *,
@@ -52,62 +80,86 @@ def _hand_over(
 ) -> Assignment:
     """Record the owner (the lead is locked by the caller), restart the owner's clock,
     notify. Inside the caller's transaction."""
-    previous = lead.owner if lead.owner_id else None
-    if lead.owner_id != (owner.pk if owner is not None else None):
-        # A plain column update: the stage is protected and already saved by the caller.
-        # Nobody found clears the owner: the lead waits for one, visibly, and is not left
-        # with a rep who said no to it before.
-        Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
-        lead.owner = owner
-    record = Assignment.objects.create(
-        lead=lead,
-        kind=kind,
-        owner=owner,
-        previous_owner=previous if previous != owner else None,
-        team=team,
-        rule=rule,
-        explanation=lines,
-        note=note,
-        mql_cycle=lead.mql_cycle,
-        by=by,
-        at=at,
+    previous = _set_owner(lead, owner)
+    item = _HandOver(lead, previous, owner, kind, lines, by=by, team=team, rule=rule, note=note)
+    return _record_hand_overs([item], at=at)[0]
+
+
+def _record_hand_overs(items: Sequence[_HandOver], *, at: dt.datetime) -> list[Assignment]:
+    """The owners are written: one Assignment row each, the new owners' clocks restarted,
+    the people concerned told — one write of each kind for any number of leads."""
+    records = Assignment.objects.bulk_create(
+        [
+            Assignment(
+                lead=item.lead,
+                kind=item.kind,
+                owner=item.owner,
+                previous_owner=item.previous if item.previous != item.owner else None,
+                team=item.team,
+                rule=item.rule,
+                explanation=item.lines,
+                note=item.note,
+                mql_cycle=item.lead.mql_cycle,
+                by=item.by,
+                at=at,
+            )
+            for item in items
+        ]
     )
-    clock = sla.restart_owner_clocks(lead=lead, at=at) if owner is not None else None
-    _tell(lead, record, previous, clock, at)
-    webhooks.queue_event(webhooks.LEAD_ASSIGNED, record.pk)  # outbound webhooks, after commit
-    return record
+    clocks = sla.restart_owner_clocks_many(
+        leads=[item.lead for item in items if item.owner is not None], at=at
+    )
+    _tell(items, records, clocks, at)
+    # outbound webhooks, after commit
+    webhooks.queue_event(webhooks.LEAD_ASSIGNED, *[record.pk for record in records])
+    return records
 
 
 def _tell(
-    lead: Lead, record: Assignment, previous: Any, clock: SlaClock | None, at: dt.datetime
+    items: Sequence[_HandOver],
+    records: Sequence[Assignment],
+    clocks: dict[int, SlaClock],
+    at: dt.datetime,
 ) -> None:
-    handed_over = record.kind in (Assignment.Kind.MANUAL, Assignment.Kind.SLA)
-    context = notifications.new_mql_context(
-        lead,
-        headline=HEADLINES[record.kind],
-        explanation=record.explanation,
-        due=sla.due_text(clock),
+    contexts = notifications.new_mql_contexts(
+        [
+            notifications.NewOwner(
+                lead=item.lead,
+                headline=HEADLINES[record.kind],
+                explanation=record.explanation,
+                due=sla.due_text(clocks.get(item.lead.pk)),
+            )
+            for item, record in zip(items, records, strict=True)
+        ],
         now=at,
     )
-    context["note"] = record.note
-    context["by_name"] = person(record.by) if record.by else "handoff"
+    managers: list[Any] | None = None
     messages: list[notifications.Message] = []
-    kind = Notification.Kind.REASSIGNED if handed_over else Notification.Kind.NEW_MQL
-    if record.owner is not None:
-        messages.append(notifications.Message(record.owner, kind, lead, context))
-    else:
-        # nobody to route to: somebody must still hear of the lead
-        for manager in notifications.sales_managers():
-            messages.append(notifications.Message(manager, kind, lead, context))
-    if handed_over and previous is not None and previous != record.owner:
-        taken = {
-            **notifications.lead_context(lead),
-            "headline": f"This lead now belongs to {person(record.owner)}.",
-            "explanation": record.explanation,
-            "note": record.note,
-            "by_name": context["by_name"],
-        }
-        messages.append(notifications.Message(previous, Notification.Kind.REASSIGNED, lead, taken))
+    for item, record, context in zip(items, records, contexts, strict=True):
+        lead, previous = item.lead, item.previous
+        handed_over = record.kind in (Assignment.Kind.MANUAL, Assignment.Kind.SLA)
+        context["note"] = record.note
+        context["by_name"] = person(record.by) if record.by else "handoff"
+        kind = Notification.Kind.REASSIGNED if handed_over else Notification.Kind.NEW_MQL
+        if record.owner is not None:
+            messages.append(notifications.Message(record.owner, kind, lead, context))
+        else:
+            # nobody to route to: somebody must still hear of the lead
+            if managers is None:
+                managers = notifications.sales_managers()
+            for manager in managers:
+                messages.append(notifications.Message(manager, kind, lead, context))
+        if handed_over and previous is not None and previous != record.owner:
+            taken = {
+                **notifications.lead_context(lead),
+                "headline": f"This lead now belongs to {person(record.owner)}.",
+                "explanation": record.explanation,
+                "note": record.note,
+                "by_name": context["by_name"],
+            }
+            messages.append(
+                notifications.Message(previous, Notification.Kind.REASSIGNED, lead, taken)
+            )
     notifications.notify(messages, at=at)
 
 
@@ -260,28 +312,48 @@ def reassign(
         )
 
 
+def reassign_after_breaches(
+    *, breaches: Sequence[tuple[Lead, SlaClock]], at: dt.datetime
+) -> dict[int, Assignment]:
+    """For each lead whose clock ran out, the next rep by the routing rules (never the one
+    who breached); returns the assignments by lead pk, without the leads nobody else can
+    take. Called by the sweep with the leads locked.
+
+    The routing decisions are taken lead after lead, each owner written as it is decided,
+    so every decision sees the round robin and the load the previous ones left (nobody
+    goes past capacity); the audit rows, clocks and notifications are then written
+    together."""
+    items: list[_HandOver] = []
+    for lead, clock in breaches:
+        exclude = [lead.owner_id] if lead.owner_id else []
+        routing = assignment.route(lead=lead, at=at, exclude=exclude)
+        if routing.owner is None or routing.owner.pk == lead.owner_id:
+            continue
+        what = "decision" if clock.kind == ClockKind.DECISION else "first touch"
+        lines = [
+            f"{person(clock.owner) or 'The owner'} did not act in time: the {what} SLA "
+            f"({clock.policy.name}) ran out at {sla.due_text(clock)}.",
+            *routing.lines,
+        ]
+        previous = _set_owner(lead, routing.owner)
+        items.append(
+            _HandOver(
+                lead,
+                previous,
+                routing.owner,
+                Assignment.Kind.SLA,
+                lines,
+                team=routing.team,
+                rule=routing.rule,
+            )
+        )
+    records = _record_hand_overs(items, at=at)
+    return {item.lead.pk: record for item, record in zip(items, records, strict=True)}
+
+
 def reassign_after_breach(*, lead: Lead, clock: SlaClock, at: dt.datetime) -> Assignment | None:
-    """The next rep by the routing rules (never the one who breached). None when nobody
-    else can take the lead. Called by the sweep with the lead locked."""
-    exclude = [lead.owner_id] if lead.owner_id else []
-    routing = assignment.route(lead=lead, at=at, exclude=exclude)
-    if routing.owner is None or routing.owner.pk == lead.owner_id:
-        return None
-    what = "decision" if clock.kind == ClockKind.DECISION else "first touch"
-    lines = [
-        f"{person(clock.owner) or 'The owner'} did not act in time: the {what} SLA "
-        f"({clock.policy.name}) ran out at {sla.due_text(clock)}.",
-        *routing.lines,
-    ]
-    return _hand_over(
-        lead,
-        owner=routing.owner,
-        kind=Assignment.Kind.SLA,
-        at=at,
-        lines=lines,
-        team=routing.team,
-        rule=routing.rule,
-    )
+    """reassign_after_breaches for one lead: None when nobody else can take it."""
+    return reassign_after_breaches(breaches=[(lead, clock)], at=at).get(lead.pk)
 
 
 # --- notifications --------------------------------------------------------------------

@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from leads.models import Lead, StageChange, Touch
@@ -44,29 +44,91 @@ CLOCK_STAGE = {
 # Clocks that measure the owner personally: a new owner gets them afresh.
 OWNER_CLOCKS = {Stage.MQL: ClockKind.DECISION, Stage.ACCEPTED: ClockKind.FIRST_TOUCH}
 SLA_REASON = "no-response-within-sla"
-BATCH_SIZE = 100
+# leads per transaction of the sweep: 1,000 due clocks are one batch
+BATCH_SIZE = 1000
 
 
 # --- policies and clocks ----------------------------------------------------------------
 
 
-def policy_for(lead: Lead) -> SlaPolicy | None:
-    """The active policy for the lead's priority and channel, else for its priority and
-    any channel, else the standard one: a lead with an unusual priority still has a clock."""
-    candidates = list(
+def _active_policies() -> list[SlaPolicy]:
+    return list(
         SlaPolicy.objects.filter(active=True)
-        .filter(
-            Q(priority=lead.priority, source__in=[lead.source, ""])
-            | Q(priority=Lead.Priority.STANDARD, source="")
-        )
         .select_related("calendar")
         .prefetch_related("calendar__holidays")
     )
+
+
+def _pick_policy(lead: Lead, policies: Iterable[SlaPolicy]) -> SlaPolicy | None:
+    """The active policy for the lead's priority and channel, else for its priority and
+    any channel, else the standard one: a lead with an unusual priority still has a clock."""
+    candidates = [
+        policy
+        for policy in policies
+        if (policy.priority == lead.priority and policy.source in (lead.source, ""))
+        or (policy.priority == Lead.Priority.STANDARD and policy.source == "")
+    ]
 
     def rank(policy: SlaPolicy) -> tuple[int, int]:
         return (policy.priority != lead.priority, policy.source != lead.source)
 
     return min(candidates, key=rank) if candidates else None
+
+
+def policy_for(lead: Lead) -> SlaPolicy | None:
+    """The SLA policy that sets the lead's targets (see _pick_policy)."""
+    return _pick_policy(lead, _active_policies())
+
+
+def policies_for(leads: Iterable[Lead]) -> dict[int, SlaPolicy | None]:
+    """policy_for for many leads, in one read of the (few) active policies."""
+    policies = _active_policies()
+    return {lead.pk: _pick_policy(lead, policies) for lead in leads}
+
+
+@dataclass(frozen=True)
+class ClockStart:
+    """A clock to start: on `lead`, of `kind`, for `owner` (None: marketing)."""
+
+    lead: Lead
+    kind: str
+    owner: Any
+    policy: SlaPolicy | None = None  # None: the lead's policy (policy_for)
+
+
+def start_clocks(*, starts: Sequence[ClockStart], at: dt.datetime) -> list[SlaClock | None]:
+    """Start clocks (None for each one no policy sets a target for), in one insert, and
+    keep the leads' sla_due_at in step. The caller holds the leads' locks."""
+    missing = [start.lead for start in starts if start.policy is None]
+    found = policies_for(missing) if missing else {}
+    clocks: list[SlaClock | None] = []
+    for start in starts:
+        policy = start.policy or found.get(start.lead.pk)
+        target = policy.target(start.kind) if policy is not None else None
+        if policy is None or target is None:
+            clocks.append(None)
+            continue
+        calendar = policy.calendar.as_calendar()
+        warn_at = None
+        if policy.warning_percent:
+            warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
+        clocks.append(
+            SlaClock(
+                lead=start.lead,
+                kind=start.kind,
+                policy=policy,
+                owner=start.owner,
+                target=target,
+                started_at=at,
+                due_at=add_business_time(at, target, calendar),
+                warn_at=warn_at,
+            )
+        )
+    created = [clock for clock in clocks if clock is not None]
+    if created:
+        SlaClock.objects.bulk_create(created)
+        sync_due_many([clock.lead for clock in created])
+    return clocks
 
 
 def start_clock(
@@ -78,57 +140,64 @@ def start_clock(
     policy: SlaPolicy | None = None,
 ) -> SlaClock | None:
     """Start a clock of `kind` (None when no policy sets a target for it)."""
-    policy = policy or policy_for(lead)
-    if policy is None:
-        return None
-    target = policy.target(kind)
-    if target is None:
-        return None
-    calendar = policy.calendar.as_calendar()
-    warn_at = None
-    if policy.warning_percent:
-        warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
-    clock = SlaClock.objects.create(
-        lead=lead,
-        kind=kind,
-        policy=policy,
-        owner=owner,
-        target=target,
-        started_at=at,
-        due_at=add_business_time(at, target, calendar),
-        warn_at=warn_at,
+    return start_clocks(starts=[ClockStart(lead, kind, owner, policy)], at=at)[0]
+
+
+def sync_due_many(leads: Iterable[Lead]) -> None:
+    """Keep Lead.sla_due_at (the most urgent running clock's due time) in step; the
+    manager's team page sorts by it. Called with the leads locked, after clocks change:
+    one read, and one write for those whose time changed."""
+    by_pk = {lead.pk: lead for lead in leads}
+    if not by_pk:
+        return
+    due = dict(
+        SlaClock.objects.filter(lead_id__in=list(by_pk), stopped_at__isnull=True)
+        .values("lead_id")
+        .annotate(due=Min("due_at"))
+        .values_list("lead_id", "due")
     )
-    sync_due(lead)
-    return clock
+    changed = [lead for pk, lead in by_pk.items() if due.get(pk) != lead.sla_due_at]
+    if not changed:
+        return
+    earliest = (
+        SlaClock.objects.filter(lead_id=OuterRef("pk"), stopped_at__isnull=True)
+        .order_by("due_at")
+        .values("due_at")[:1]
+    )
+    Lead.objects.filter(pk__in=[lead.pk for lead in changed]).update(sla_due_at=Subquery(earliest))
+    for lead in changed:
+        lead.sla_due_at = due.get(lead.pk)
 
 
 def sync_due(lead: Lead) -> None:
-    """Keep Lead.sla_due_at (the most urgent running clock's due time) in step; the
-    manager's team page sorts by it. Called with the lead locked, after clocks change."""
-    due = SlaClock.objects.filter(lead=lead, stopped_at__isnull=True).aggregate(due=Min("due_at"))[
-        "due"
-    ]
-    if due != lead.sla_due_at:
-        Lead.objects.filter(pk=lead.pk).update(sla_due_at=due)
-        lead.sla_due_at = due
+    """sync_due_many for one lead."""
+    sync_due_many([lead])
 
 
-def stop_clocks(
+def stop_clocks_many(
     *,
-    lead: Lead,
+    leads: Sequence[Lead],
     at: dt.datetime,
     stopped_by: str,
-    kinds: Collection[str] | None = None,
+    kinds: Mapping[int, Collection[str]] | Collection[str] | None = None,
     handed_over: bool = False,
 ) -> list[SlaClock]:
-    """Stop the lead's running clocks (of `kinds`), recording met or breached and the
-    business time taken. The caller holds the lead's lock."""
-    running = SlaClock.objects.filter(lead=lead, stopped_at__isnull=True)
-    if kinds is not None:
+    """Stop the leads' running clocks (of `kinds`: the same for every lead, or per lead
+    pk), recording met or breached and the business time taken, in one read and one
+    write. The caller holds the leads' locks."""
+    by_pk = {lead.pk: lead for lead in leads}
+    if not by_pk:
+        return []
+    running = SlaClock.objects.filter(lead_id__in=list(by_pk), stopped_at__isnull=True)
+    if kinds is not None and not isinstance(kinds, Mapping):
         running = running.filter(kind__in=list(kinds))
-    clocks = list(
-        running.select_related("policy__calendar").prefetch_related("policy__calendar__holidays")
-    )
+    clocks = [
+        clock
+        for clock in running.select_related("policy__calendar")
+        .prefetch_related("policy__calendar__holidays")
+        .order_by("lead_id", "pk")
+        if not isinstance(kinds, Mapping) or clock.kind in kinds.get(clock.lead_id, ())
+    ]
     for clock in clocks:
         stopped_at = max(at, clock.started_at)
         clock.stopped_at = stopped_at
@@ -142,23 +211,58 @@ def stop_clocks(
             clock.outcome = SlaClock.Outcome.REASSIGNED
         else:
             clock.outcome = SlaClock.Outcome.MET
-        clock.save(update_fields=["stopped_at", "stopped_by", "business_time", "outcome"])
     if clocks:
-        sync_due(lead)
+        SlaClock.objects.bulk_update(
+            clocks, ["stopped_at", "stopped_by", "business_time", "outcome"]
+        )
+        sync_due_many([by_pk[pk] for pk in {clock.lead_id for clock in clocks}])
     return clocks
 
 
-def restart_owner_clocks(*, lead: Lead, at: dt.datetime) -> SlaClock | None:
+def stop_clocks(
+    *,
+    lead: Lead,
+    at: dt.datetime,
+    stopped_by: str,
+    kinds: Collection[str] | None = None,
+    handed_over: bool = False,
+) -> list[SlaClock]:
+    """Stop the lead's running clocks (of `kinds`); see stop_clocks_many."""
+    return stop_clocks_many(
+        leads=[lead], at=at, stopped_by=stopped_by, kinds=kinds, handed_over=handed_over
+    )
+
+
+def restart_owner_clocks_many(*, leads: Sequence[Lead], at: dt.datetime) -> dict[int, SlaClock]:
     """After a change of owner: the new owner gets a full target on the clock that
     measures them personally (decision in mql; first touch in accepted, unless the first
-    touch already happened). Qualification and disposition clocks run on."""
-    kind = OWNER_CLOCKS.get(lead.stage)
-    if kind is None:
-        return None
-    stopped = stop_clocks(lead=lead, at=at, stopped_by="reassigned", kinds=[kind], handed_over=True)
-    if lead.owner_id is None or (kind == ClockKind.FIRST_TOUCH and not stopped):
-        return None
-    return start_clock(lead=lead, kind=kind, at=at, owner=lead.owner)
+    touch already happened). Qualification and disposition clocks run on. Returns the
+    clocks started, by lead pk."""
+    kinds = {lead.pk: OWNER_CLOCKS[lead.stage] for lead in leads if lead.stage in OWNER_CLOCKS}
+    if not kinds:
+        return {}
+    stopped = stop_clocks_many(
+        leads=[lead for lead in leads if lead.pk in kinds],
+        at=at,
+        stopped_by="reassigned",
+        kinds={pk: [kind] for pk, kind in kinds.items()},
+        handed_over=True,
+    )
+    was_running = {clock.lead_id for clock in stopped}
+    starts = [
+        ClockStart(lead, kinds[lead.pk], lead.owner)
+        for lead in leads
+        if lead.pk in kinds
+        and lead.owner_id is not None
+        and (kinds[lead.pk] != ClockKind.FIRST_TOUCH or lead.pk in was_running)
+    ]
+    started = start_clocks(starts=starts, at=at)
+    return {start.lead.pk: clock for start, clock in zip(starts, started, strict=True) if clock}
+
+
+def restart_owner_clocks(*, lead: Lead, at: dt.datetime) -> SlaClock | None:
+    """restart_owner_clocks_many for one lead."""
+    return restart_owner_clocks_many(leads=[lead], at=at).get(lead.pk)
 
 
 def due_text(clock: SlaClock | None) -> str:
@@ -250,6 +354,18 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
+def due_lead_ids(now: dt.datetime, *, after: int = 0, limit: int = BATCH_SIZE) -> list[int]:
+    """The first `limit` leads (by pk, after `after`) with a clock to warn or breach at
+    `now`, read through the partial indexes on running clocks: the cost follows the due
+    clocks, not the running ones."""
+    return list(
+        SlaClock.objects.filter(_due(now), lead_id__gt=after)
+        .order_by("lead_id")
+        .values_list("lead_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
 def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     """Warn, breach and escalate every clock due at `now`, then bring back nurtured leads
     whose follow-up date has come.
@@ -259,58 +375,58 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     left to it, or to the next run), and each state is re-read under the lock, so a
     warning or breach is recorded, notified and acted on exactly once. Works from the
     database alone, so a missed run is caught up by the next one.
+
+    Set-based: each batch of up to `batch_size` leads costs the same few queries however
+    many of its clocks are due, plus the routing decision of each lead reassigned.
     """
     result = SweepResult()
     last_pk = 0
-    while True:
+    while ids := due_lead_ids(now, after=last_pk, limit=batch_size):
+        last_pk = ids[-1]
         with transaction.atomic():
             leads = list(
                 Lead.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(
-                    pk__gt=last_pk,
-                    pk__in=SlaClock.objects.filter(_due(now)).values("lead_id"),
-                )
+                .filter(pk__in=ids)
                 .select_related("account", "owner", "product_line", "criteria_set")
-                .order_by("pk")[:batch_size]
+                .order_by("pk")
             )
-            if not leads:
-                break
-            last_pk = leads[-1].pk
-            _sweep_batch(leads, now, result)
+            if leads:
+                _sweep_batch(leads, now, result)
     _return_follow_ups(now, result, batch_size)
     return result
 
 
 def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> None:
-    """A constant number of queries for warnings and breaches, however many; only the
-    breach actions (reassign, return) cost queries per lead."""
+    """A constant number of queries for warnings, breaches and their notifications,
+    however many; the breach actions are batched too (see _breach_actions)."""
     archived = [lead for lead in leads if lead.archived_at is not None]
     for lead in archived:
         # archiving is not a transition: its clocks end here, quietly
         stop_clocks(lead=lead, at=min(lead.archived_at, now), stopped_by="archived")
     leads = [lead for lead in leads if lead.archived_at is None]
+    if not leads:
+        return
     by_pk = {lead.pk: lead for lead in leads}
     clocks = list(
         SlaClock.objects.select_for_update(of=("self",))
-        .filter(_due(now), lead__in=leads)
+        .filter(_due(now), lead_id__in=list(by_pk))
         .select_related("policy__calendar", "owner")
         .order_by("lead_id", "kind")
     )
     breached = [c for c in clocks if c.breached_at is None and c.due_at <= now]
     # A clock past due and past its warning point is only breached: a late warning helps
     # nobody. Its warning point is recorded as passed so it is never warned afterwards.
-    warned = [c for c in clocks if c not in breached]
+    breached_pks = {c.pk for c in breached}
+    warned = [c for c in clocks if c.pk not in breached_pks]
     # The leads are locked, so nobody else writes these clocks; the conditions restate
     # "exactly once" in the UPDATE itself all the same.
     claimed_warnings = SlaClock.objects.filter(
         pk__in=[c.pk for c in warned], warned_at__isnull=True
     ).update(warned_at=now)
     claimed_breaches = SlaClock.objects.filter(
-        pk__in=[c.pk for c in breached], breached_at__isnull=True
+        pk__in=list(breached_pks), breached_at__isnull=True
     ).update(breached_at=now, outcome=SlaClock.Outcome.BREACHED)
-    SlaClock.objects.filter(pk__in=[c.pk for c in breached], warned_at__isnull=True).update(
-        warned_at=now
-    )
+    SlaClock.objects.filter(pk__in=list(breached_pks), warned_at__isnull=True).update(warned_at=now)
     result.warned += claimed_warnings
     result.breached += claimed_breaches
 
@@ -335,10 +451,12 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
                 notifications.Message(recipient, Notification.Kind.SLA_WARNING, lead, context)
             )
 
+    # the context is taken before the actions: the breach tells how the lead stood
+    contexts = {clock.pk: _clock_context(clock, by_pk[clock.lead_id], now) for clock in breached}
     actions = _breach_actions(breached, by_pk, now, result)
     for clock in breached:
         lead = by_pk[clock.lead_id]
-        context = {**_clock_context(clock, lead, now), "action": actions.get(clock.pk, "")}
+        context = {**contexts[clock.pk], "action": actions.get(clock.pk, "")}
         recipients = list(_clock_owners(clock, role_users))
         if clock.kind != ClockKind.DISPOSITION:
             recipients += managers.get(lead.pk) or role_users("managers")
@@ -388,53 +506,89 @@ def _clock_context(clock: SlaClock, lead: Lead, now: dt.datetime) -> dict[str, A
 def _breach_actions(
     breached: list[SlaClock], by_pk: dict[int, Lead], now: dt.datetime, result: SweepResult
 ) -> dict[int, str]:
-    """Apply each breached clock's policy action; returns clock pk -> what was done."""
+    """Apply the breached clocks' policy actions, one per lead and sweep; returns clock
+    pk -> what was done. The reassignments of the batch are made together (one routing
+    decision per lead, the rest written at once); a lead the policy returns to marketing,
+    or that nobody else can take (or was reassigned max_reassignments times in this MQL
+    cycle already), is rejected through the lifecycle with the system reason."""
     from . import services
 
-    candidates = [
-        c
-        for c in breached
-        if c.policy.breach_action != SlaPolicy.BreachAction.NOTIFY
-        and CLOCK_STAGE[c.kind] == by_pk[c.lead_id].stage
-        and c.kind in (ClockKind.DECISION, ClockKind.FIRST_TOUCH)
-    ]
+    candidates: dict[int, SlaClock] = {}
+    for c in breached:
+        if (
+            c.policy.breach_action != SlaPolicy.BreachAction.NOTIFY
+            and CLOCK_STAGE[c.kind] == by_pk[c.lead_id].stage
+            and c.kind in (ClockKind.DECISION, ClockKind.FIRST_TOUCH)
+        ):
+            candidates.setdefault(c.lead_id, c)  # one action per lead and sweep
     if not candidates:
         return {}
     reassigned = Counter(
         lead_id
         for lead_id, cycle in Assignment.objects.filter(
-            lead_id__in=[c.lead_id for c in candidates], kind=Assignment.Kind.SLA
+            lead_id__in=list(candidates), kind=Assignment.Kind.SLA
         ).values_list("lead_id", "mql_cycle")
         if cycle == by_pk[lead_id].mql_cycle
     )
+    to_reassign = [
+        (by_pk[c.lead_id], c)
+        for c in candidates.values()
+        if c.policy.breach_action == SlaPolicy.BreachAction.REASSIGN
+        and reassigned[c.lead_id] < c.policy.max_reassignments
+    ]
+    failed: set[int] = set()
+
+    def reassign(items: list[tuple[Lead, SlaClock]]) -> dict[int, Any]:
+        return services.reassign_after_breaches(breaches=items, at=now)
+
+    records = _batched(reassign, to_reassign, by_pk, failed)
     done: dict[int, str] = {}
-    acted: set[int] = set()
-    for clock in candidates:
-        lead = by_pk[clock.lead_id]
-        if lead.pk in acted:
-            continue  # one action per lead and sweep
-        acted.add(lead.pk)
-        policy = clock.policy
+    for lead_id, record in records.items():
+        result.reassigned += 1
+        done[candidates[lead_id].pk] = f"Reassigned to {notifications.person(record.owner)}."
+    for lead_id, clock in candidates.items():
+        if lead_id in records or lead_id in failed or clock.kind != ClockKind.DECISION:
+            continue  # a first-touch clock is never returned: the rep accepted the lead
         try:
             with transaction.atomic():
-                action = policy.breach_action
-                if action == SlaPolicy.BreachAction.REASSIGN:
-                    record = None
-                    if reassigned[lead.pk] < policy.max_reassignments:
-                        record = services.reassign_after_breach(lead=lead, clock=clock, at=now)
-                    if record is not None:
-                        result.reassigned += 1
-                        done[clock.pk] = f"Reassigned to {notifications.person(record.owner)}."
-                        continue
-                    action = SlaPolicy.BreachAction.RETURN  # nobody else, or N times already
-                if action == SlaPolicy.BreachAction.RETURN and clock.kind == ClockKind.DECISION:
-                    _return_to_marketing(lead, clock, now)
-                    result.returned += 1
-                    done[clock.pk] = "Returned to marketing as a rejection: no response within SLA."
+                _return_to_marketing(by_pk[lead_id], clock, now)
+            result.returned += 1
+            done[clock.pk] = "Returned to marketing as a rejection: no response within SLA."
         except Exception:
             # The breach is recorded and notified; the action is logged, not retried forever.
+            logger.exception("SLA sweep: breach action failed for lead %s", lead_id)
+            failed.add(lead_id)
+    result.failed += len(failed)
+    return done
+
+
+def _batched(
+    action: Callable[[list[tuple[Lead, SlaClock]]], dict[int, Any]],
+    items: list[tuple[Lead, SlaClock]],
+    by_pk: dict[int, Lead],
+    failed: set[int],
+) -> dict[int, Any]:
+    """Run `action` on all items at once; should that fail, lead by lead, so one lead in
+    a bad state cannot hold back the others (its failure is logged and added to
+    `failed`). Each attempt runs in its own savepoint."""
+    if not items:
+        return {}
+    try:
+        with transaction.atomic():
+            return action(items)
+    except Exception:
+        logger.warning("SLA sweep: a batch of breach actions failed; one by one", exc_info=True)
+    # the failed attempt may have changed the leads in memory: read them again (locked)
+    fresh = Lead.objects.select_related("account", "owner", "product_line", "criteria_set")
+    done: dict[int, Any] = {}
+    for lead, clock in items:
+        try:
+            with transaction.atomic():
+                lead = by_pk[lead.pk] = fresh.get(pk=lead.pk)
+                done.update(action([(lead, clock)]))
+        except Exception:
             logger.exception("SLA sweep: breach action failed for lead %s", lead.pk)
-            result.failed += 1
+            failed.add(lead.pk)
     return done
 
 
