@@ -25,7 +25,7 @@ from qualification.models import CriteriaSet, ProductLine
 from routing.models import Team
 
 from .models import ReportTargets
-from .selectors import ReportScope, lead_team
+from .selectors import ReportScope, Teams
 
 DEFAULT_DAYS = 90
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -128,7 +128,7 @@ class ReportFilter(django_filters.FilterSet):
         return queryset
 
     def of_team(self, queryset, name, value):
-        return queryset.annotate(report_team=lead_team()).filter(report_team=value.pk)
+        return queryset.filter(Teams.load().leads_of(value.pk))
 
 
 def report_filter(request, *, now: dt.datetime | None = None) -> ReportFilter:
