@@ -8,7 +8,7 @@ locked, inside the caller's transaction). routing.services records the decision.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,53 +174,12 @@ def dispute_owner(lead: Lead) -> Any:
 # --- the decision ---------------------------------------------------------------------
 
 
-def _account_match(lead: Lead, day: dt.date, exclude: Collection[int]) -> Routing | None:
-    if lead.account_id is None:
-        return None
-    other = (
-        Lead.objects.filter(
-            account_id=lead.account_id,
-            archived_at__isnull=True,
-            stage__in=ACCOUNT_STAGES,
-            owner__isnull=False,
-            owner__is_active=True,
-        )
-        .exclude(pk=lead.pk)
-        .exclude(owner_id__in=list(exclude))
-        .select_related("owner")
-        .order_by("-stage_entered_at", "-pk")
-        .first()
-    )
-    if other is None:
-        return None
-    account = lead.account.name
-    if other.owner_id in out_of_office_ids([other.owner_id], day):
-        return Routing(
-            owner=None,
-            kind="",
-            lines=[
-                f"{person(other.owner)} works {account} but is out of office: routed by the "
-                "rules instead."
-            ],
-        )
-    # One rep per account weighs more than load: capacity is not checked here.
-    return Routing(
-        owner=other.owner,
-        kind=Assignment.Kind.ACCOUNT,
-        team=team_of_user(other.owner),
-        lines=[
-            f"Account match: {person(other.owner)} already works {account} "
-            f"({other.name}, {other.get_stage_display()})."
-        ],
-    )
-
-
-def pick_team(lead: Lead) -> tuple[Team | None, RoutingRule | None, list[str]]:
+def _first_rule(
+    lead: Lead, rules: list[tuple[RoutingRule, Conditions]], default: Callable[[], Team | None]
+) -> tuple[Team | None, RoutingRule | None, list[str]]:
     facts = lead_facts(lead)
     lines: list[str] = []
-    rules = RoutingRule.objects.filter(active=True).select_related("team__manager", "product_line")
-    for rule in rules.order_by("order", "pk"):
-        conditions = Conditions.of(rule)
+    for rule, conditions in rules:
         if not matches(conditions, facts, lead.priority):
             continue
         if not rule.team.active:
@@ -228,29 +187,45 @@ def pick_team(lead: Lead) -> tuple[Team | None, RoutingRule | None, list[str]]:
             continue
         lines.append(f"Rule '{rule.name}' matched ({conditions.describe()}): team {rule.team}.")
         return rule.team, rule, lines
-    default = Team.objects.filter(is_default=True, active=True).first()
-    if default is None:
+    team = default()
+    if team is None:
         lines.append("No routing rule matched and there is no default team.")
         return None, None, lines
-    lines.append(f"No routing rule matched: the default team {default} takes it.")
-    return default, None, lines
+    lines.append(f"No routing rule matched: the default team {team} takes it.")
+    return team, None, lines
 
 
-def pick_member(team: Team, day: dt.date, exclude: Collection[int] = ()) -> tuple[Any, list[str]]:
-    """Smooth weighted round robin over the members who can take a lead now.
+def _active_rules() -> list[tuple[RoutingRule, Conditions]]:
+    rules = RoutingRule.objects.filter(active=True).select_related("team__manager", "product_line")
+    return [(rule, Conditions.of(rule)) for rule in rules.order_by("order", "pk")]
 
-    Must run inside a transaction: the team row is locked, so assignments into one team
-    are serialised, each sees the capacity its predecessors used, and the round-robin
-    state is never read stale. Over any run in which the same members are eligible, rep i
-    gets exactly weight_i / sum(weights) of the leads (per full cycle of sum(weights)).
-    """
-    Team.objects.select_for_update().filter(pk=team.pk).first()
-    memberships = list(
-        TeamMembership.objects.filter(team=team, active=True).select_related("user", "team")
-    )
-    ids = [m.user_id for m in memberships]
-    away = out_of_office_ids(ids, day)
-    load = open_load(ids)
+
+def _default_team() -> Callable[[], Team | None]:
+    found: list[Team | None] = []
+
+    def default() -> Team | None:
+        if not found:  # read once, when a lead needs it
+            found.append(
+                Team.objects.filter(is_default=True, active=True).select_related("manager").first()
+            )
+        return found[0]
+
+    return default
+
+
+def pick_team(lead: Lead) -> tuple[Team | None, RoutingRule | None, list[str]]:
+    return _first_rule(lead, _active_rules(), _default_team())
+
+
+def _choose_member(
+    team: Team,
+    memberships: list[TeamMembership],
+    away: Collection[int],
+    load: Mapping[int, int],
+    exclude: Collection[int],
+) -> tuple[Any, list[str], list[TeamMembership]]:
+    """One step of the smooth weighted round robin, in memory: the member chosen (None:
+    nobody can take it), why, and the memberships whose state changed."""
     lines: list[str] = []
     eligible: list[TeamMembership] = []
     for m in memberships:
@@ -269,40 +244,164 @@ def pick_member(team: Team, day: dt.date, exclude: Collection[int] = ()) -> tupl
         else:
             eligible.append(m)
     if not eligible:
-        return None, lines
+        return None, lines, []
     total = sum(m.weight for m in eligible)
     for m in eligible:
         m.current_weight += m.weight
     # ties go to the earliest member, so the order is deterministic
     chosen = max(eligible, key=lambda m: (m.current_weight, -m.pk))
     chosen.current_weight -= total
-    TeamMembership.objects.bulk_update(eligible, ["current_weight"])
     lines.append(
         f"Weighted round robin in {team}: {person(chosen.user)} "
         f"(weight {chosen.weight} of {total} among {len(eligible)} available)."
     )
-    return chosen.user, lines
+    return chosen.user, lines, eligible
+
+
+def pick_member(team: Team, day: dt.date, exclude: Collection[int] = ()) -> tuple[Any, list[str]]:
+    """Smooth weighted round robin over the members who can take a lead now.
+
+    Must run inside a transaction: the team row is locked, so assignments into one team
+    are serialised, each sees the capacity its predecessors used, and the round-robin
+    state is never read stale. Over any run in which the same members are eligible, rep i
+    gets exactly weight_i / sum(weights) of the leads (per full cycle of sum(weights)).
+    """
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    memberships = list(
+        TeamMembership.objects.filter(team=team, active=True).select_related("user", "team")
+    )
+    ids = [m.user_id for m in memberships]
+    owner, lines, changed = _choose_member(
+        team, memberships, out_of_office_ids(ids, day), open_load(ids), exclude
+    )
+    TeamMembership.objects.bulk_update(changed, ["current_weight"])
+    return owner, lines
 
 
 def route(*, lead: Lead, at: dt.datetime, exclude: Collection[int] = ()) -> Routing:
     """Decide who should own `lead`: never one of `exclude` (user ids), unless it is the
     team's manager catching what nobody else can take."""
+    return route_many(leads=[lead], at=at, exclude={lead.pk: exclude})[lead.pk]
+
+
+def route_many(
+    *,
+    leads: Sequence[Lead],
+    at: dt.datetime,
+    exclude: Mapping[int, Collection[int]] | None = None,
+) -> dict[int, Routing]:
+    """route() for many leads (exclude: user ids per lead pk), decided in order as if one
+    after another: each decision sees the owners, round robin and load the earlier ones
+    left, taking every lead routed to somebody as handed to them (the caller does so; a
+    lead routed to nobody keeps its owner). Must run inside a transaction: the teams
+    that may pick a member are locked (in primary-key order) before any is read, as
+    pick_member does. A constant number of queries, however many leads."""
+    exclude = exclude or {}
     day = timezone.localdate(at)
-    lines: list[str] = []
-    matched = _account_match(lead, day, exclude)
-    if matched is not None:
-        if matched.owner is not None:
-            return matched
-        lines += matched.lines
-    team, rule, rule_lines = pick_team(lead)
-    lines += rule_lines
-    if team is None:
-        return Routing(owner=None, kind=Assignment.Kind.UNASSIGNED, lines=lines)
-    owner, member_lines = pick_member(team, day, exclude)
-    lines += member_lines
-    if owner is not None:
-        return Routing(owner=owner, kind=Assignment.Kind.RULE, team=team, rule=rule, lines=lines)
-    lines.append(f"Nobody in {team} is available: the team's manager, {person(team.manager)}.")
-    return Routing(
-        owner=team.manager, kind=Assignment.Kind.MANAGER, team=team, rule=rule, lines=lines
-    )
+    rules = _active_rules()
+    default = _default_team()
+    picks = {lead.pk: _first_rule(lead, rules, default) for lead in leads}
+    teams = {team.pk: team for team, _, _ in picks.values() if team is not None}
+    memberships: dict[int, list[TeamMembership]] = {}
+    if teams:
+        list(Team.objects.select_for_update().filter(pk__in=list(teams)).order_by("pk"))
+        for m in TeamMembership.objects.filter(team_id__in=list(teams), active=True).select_related(
+            "user", "team"
+        ):
+            memberships.setdefault(m.team_id, []).append(m)
+    members = {m.user_id for team_members in memberships.values() for m in team_members}
+    load = open_load(members) if members else {}
+
+    # Account matches: the newest other open lead of the account with an active owner
+    # (read once; `owners` holds the owners this batch has given meanwhile).
+    accounts = {lead.account_id for lead in leads if lead.account_id}
+    others: dict[int, list[Lead]] = {}
+    if accounts:
+        for other in (
+            Lead.objects.filter(
+                account_id__in=accounts, archived_at__isnull=True, stage__in=ACCOUNT_STAGES
+            )
+            .select_related("owner")
+            .order_by("-stage_entered_at", "-pk")
+        ):
+            others.setdefault(other.account_id, []).append(other)
+    users = members | {o.owner_id for rows in others.values() for o in rows if o.owner_id}
+    users |= {team.manager_id for team in teams.values() if team.manager_id}
+    away = out_of_office_ids(users, day) if users else set()
+    first_teams: dict[int, Team] = {}
+    if others:
+        for m in (
+            TeamMembership.objects.filter(user_id__in=users, active=True, team__active=True)
+            .select_related("team")
+            .order_by("pk")
+        ):
+            first_teams.setdefault(m.user_id, m.team)
+    owners: dict[int, Any] = {}
+
+    def account_match(lead: Lead, excluded: Collection[int]) -> Routing | None:
+        for other in others.get(lead.account_id, ()):
+            owner = owners.get(other.pk, other.owner)
+            if other.pk == lead.pk or owner is None or not owner.is_active or owner.pk in excluded:
+                continue
+            account = lead.account.name
+            if owner.pk in away:
+                return Routing(
+                    owner=None,
+                    kind="",
+                    lines=[
+                        f"{person(owner)} works {account} but is out of office: routed by "
+                        "the rules instead."
+                    ],
+                )
+            # One rep per account weighs more than load: capacity is not checked here.
+            return Routing(
+                owner=owner,
+                kind=Assignment.Kind.ACCOUNT,
+                team=first_teams.get(owner.pk),
+                lines=[
+                    f"Account match: {person(owner)} already works {account} "
+                    f"({other.name}, {other.get_stage_display()})."
+                ],
+            )
+        return None
+
+    def decide(lead: Lead) -> Routing:
+        excluded = exclude.get(lead.pk, ())
+        lines: list[str] = []
+        matched = account_match(lead, excluded) if lead.account_id else None
+        if matched is not None:
+            if matched.owner is not None:
+                return matched
+            lines += matched.lines
+        team, rule, rule_lines = picks[lead.pk]
+        lines += rule_lines
+        if team is None:
+            return Routing(owner=None, kind=Assignment.Kind.UNASSIGNED, lines=lines)
+        owner, member_lines, turned = _choose_member(
+            team, memberships.get(team.pk, []), away, load, excluded
+        )
+        changed.update({m.pk: m for m in turned})
+        lines += member_lines
+        if owner is not None:
+            return Routing(
+                owner=owner, kind=Assignment.Kind.RULE, team=team, rule=rule, lines=lines
+            )
+        lines.append(f"Nobody in {team} is available: the team's manager, {person(team.manager)}.")
+        return Routing(
+            owner=team.manager, kind=Assignment.Kind.MANAGER, team=team, rule=rule, lines=lines
+        )
+
+    changed: dict[int, TeamMembership] = {}
+    decided: dict[int, Routing] = {}
+    for lead in leads:
+        routing = decided[lead.pk] = decide(lead)
+        new, old = routing.owner, owners.get(lead.pk, lead.owner if lead.owner_id else None)
+        if new is None or (old is not None and old.pk == new.pk):
+            continue
+        owners[lead.pk] = new
+        if lead.stage in LOAD_STAGES and lead.archived_at is None:
+            if old is not None:
+                load[old.pk] = load.get(old.pk, 0) - 1
+            load[new.pk] = load.get(new.pk, 0) + 1
+    TeamMembership.objects.bulk_update(list(changed.values()), ["current_weight"])
+    return decided

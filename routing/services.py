@@ -54,16 +54,19 @@ class _HandOver:
     note: str = ""
 
 
-def _set_owner(lead: Lead, owner: Any) -> Any:
-    """Write the new owner (the lead is locked by the caller); returns the previous one."""
-    previous = lead.owner if lead.owner_id else None
-    if lead.owner_id != (owner.pk if owner is not None else None):
-        # A plain column update: the stage is protected and already saved by the caller.
-        # Nobody found clears the owner: the lead waits for one, visibly, and is not left
-        # with a rep who said no to it before.
-        Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
-        lead.owner = owner
-    return previous
+def _set_owners(items: Sequence[_HandOver]) -> None:
+    """Write the new owners (the leads are locked by the caller), in one query."""
+    now = timezone.now()
+    moved = []
+    for item in items:
+        if item.lead.owner_id != (item.owner.pk if item.owner is not None else None):
+            # A plain column update: the stage is protected and already saved by the
+            # caller. Nobody found clears the owner: the lead waits for one, visibly, and
+            # is not left with a rep who said no to it before.
+            item.lead.owner = item.owner
+            item.lead.updated_at = now
+            moved.append(item.lead)
+    Lead.objects.bulk_update(moved, ["owner", "updated_at"])
 
 
 def _hand_over(
@@ -80,8 +83,9 @@ def _hand_over(
 ) -> Assignment:
     """Record the owner (the lead is locked by the caller), restart the owner's clock,
     notify. Inside the caller's transaction."""
-    previous = _set_owner(lead, owner)
+    previous = lead.owner if lead.owner_id else None
     item = _HandOver(lead, previous, owner, kind, lines, by=by, team=team, rule=rule, note=note)
+    _set_owners([item])
     return _record_hand_overs([item], at=at)[0]
 
 
@@ -319,14 +323,17 @@ def reassign_after_breaches(
     who breached); returns the assignments by lead pk, without the leads nobody else can
     take. Called by the sweep with the leads locked.
 
-    The routing decisions are taken lead after lead, each owner written as it is decided,
-    so every decision sees the round robin and the load the previous ones left (nobody
-    goes past capacity); the audit rows, clocks and notifications are then written
-    together."""
+    The routing decisions are taken lead after lead (assignment.route_many: each sees
+    the round robin and the load the earlier ones left, so nobody goes past capacity);
+    the owners, audit rows, clocks and notifications are then written together."""
+    routings = assignment.route_many(
+        leads=[lead for lead, _ in breaches],
+        at=at,
+        exclude={lead.pk: [lead.owner_id] if lead.owner_id else [] for lead, _ in breaches},
+    )
     items: list[_HandOver] = []
     for lead, clock in breaches:
-        exclude = [lead.owner_id] if lead.owner_id else []
-        routing = assignment.route(lead=lead, at=at, exclude=exclude)
+        routing = routings[lead.pk]
         if routing.owner is None or routing.owner.pk == lead.owner_id:
             continue
         what = "decision" if clock.kind == ClockKind.DECISION else "first touch"
@@ -335,11 +342,10 @@ def reassign_after_breaches(
             f"({clock.policy.name}) ran out at {sla.due_text(clock)}.",
             *routing.lines,
         ]
-        previous = _set_owner(lead, routing.owner)
         items.append(
             _HandOver(
                 lead,
-                previous,
+                lead.owner if lead.owner_id else None,
                 routing.owner,
                 Assignment.Kind.SLA,
                 lines,
@@ -347,6 +353,7 @@ def reassign_after_breaches(
                 rule=routing.rule,
             )
         )
+    _set_owners(items)
     records = _record_hand_overs(items, at=at)
     return {item.lead.pk: record for item, record in zip(items, records, strict=True)}
 
