@@ -85,7 +85,7 @@ def _people() -> tuple[list[Any], Any]:
         TeamMembership.objects.get_or_create(team=team, user=user, defaults={"weight": 1})
         reps.append(user)
     for user in reps:
-        if not user.has_usable_password():
+        if not user.password or not user.has_usable_password():  # the bulk demo's: empty
             user.set_password(PASSWORD)
             user.save(update_fields=["password"])
     return reps, User.objects.get(username="manager")
@@ -258,14 +258,28 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def _pss_mb(pid: int) -> float | None:
+    """Proportional set size: shared pages (a prefork child's copy of its parent) counted
+    once across the processes sharing them, so a tree's sum is its real footprint."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 class RssSampler(threading.Thread):
-    """Peak VmRSS of each process under the given roots, every 0.5 s."""
+    """Peak VmRSS of each process under the given roots, and of the tree's summed PSS,
+    every 0.5 s."""
 
     def __init__(self, roots: dict[str, int]):
         super().__init__(daemon=True)
         self.roots = roots
         self.peak: dict[str, dict[int, float]] = {name: {} for name in roots}
         self.peak_tree: dict[str, float] = dict.fromkeys(roots, 0.0)
+        self.peak_tree_pss: dict[str, float] = dict.fromkeys(roots, 0.0)
         self.seen: set[int] = set()
         self._halt = threading.Event()
 
@@ -283,15 +297,17 @@ class RssSampler(threading.Thread):
                 kids = [c for c, p in parents.items() if p == pid]
                 tree += kids
                 todo += kids
-            total = 0.0
+            total = total_pss = 0.0
             for pid in tree:
                 rss = _rss_mb(pid)
                 if rss is None:
                     continue
                 self.seen.add(pid)
                 total += rss
+                total_pss += _pss_mb(pid) or 0.0
                 self.peak[name][pid] = max(self.peak[name].get(pid, 0.0), rss)
             self.peak_tree[name] = max(self.peak_tree[name], total)
+            self.peak_tree_pss[name] = max(self.peak_tree_pss[name], total_pss)
 
     def stop(self) -> None:
         self._halt.set()
@@ -415,29 +431,33 @@ class Gate:
     def __init__(self, people: int):
         self.people = people
         self.arrived = 0
+        self.failed = 0  # people whose sign-in did not succeed
         self.lock = threading.Lock()
         self.open = threading.Event()
         self.start = self.stop = 0.0
 
-    def arrive(self) -> None:
+    def arrive(self, signed_in: bool) -> None:
         with self.lock:
             self.arrived += 1
+            self.failed += not signed_in
             if self.arrived == self.people:
                 self.start = time.monotonic() + 2  # let the last sign-in's work settle
                 self.stop = self.start + SECONDS
                 self.open.set()
 
-    def wait(self) -> float:
+    def wait(self, rng: random.Random) -> float:
+        """The end of the window, once in it; people start within the first 3 s, not
+        all in the same instant."""
         self.open.wait()
-        time.sleep(max(0.0, self.start - time.monotonic()))
+        time.sleep(max(0.0, self.start - time.monotonic()) + rng.uniform(0, THINK[1]))
         return self.stop
 
 
 def _rep(browser: Browser, username: str, pool: set[int], gate: Gate, seed: int) -> None:
     rng = random.Random(seed)
     signed_in = browser.sign_in(username)
-    gate.arrive()
-    stop = gate.wait()
+    gate.arrive(signed_in)
+    stop = gate.wait(rng)
     if not signed_in:
         return
     status, body, _ = browser.request("my queue", "/queue/")
@@ -486,8 +506,8 @@ def _act(browser: Browser, pk: int, page: str) -> None:
 def _manager(browser: Browser, gate: Gate, seed: int) -> None:
     rng = random.Random(seed)
     signed_in = browser.sign_in("manager")
-    gate.arrive()
-    stop = gate.wait()
+    gate.arrive(signed_in)
+    stop = gate.wait(rng)
     if not signed_in:
         return
     while time.monotonic() < stop:
@@ -576,6 +596,7 @@ def _load(port: int, reps: list[Any], pools: dict[str, set[int]]) -> dict[str, A
         "requests_per_second": round(len(window) / SECONDS, 1),
         "pages": {label: _summary([h for h in window if h.label == label]) for label in labels},
         "sign_in": _summary(logins),
+        "sign_in_failed": gate.failed,
         "load_generator_cpu_percent_of_a_core": round(100 * cpu / elapsed, 1),
         "still_running": sum(t.is_alive() for t in threads),
     }
@@ -650,9 +671,12 @@ def measure() -> dict:
             "web_workers": len(web_workers),
             "web_master_peak": round(sampler.peak["web"].get(web, 0), 1),
             "web_all_processes_peak": round(sampler.peak_tree["web"], 1),
+            "web_all_processes_pss_peak": round(sampler.peak_tree_pss["web"], 1),
             "celery_main_peak": round(sampler.peak["worker"].get(worker, 0), 1),
             "celery_child_peak": round(max(worker_children.values(), default=0), 1),
+            "celery_children": len(worker_children),
             "celery_all_processes_peak": round(sampler.peak_tree["worker"], 1),
+            "celery_all_processes_pss_peak": round(sampler.peak_tree_pss["worker"], 1),
         }
     finally:
         if sampler is not None:
@@ -691,10 +715,12 @@ def rows(out: dict) -> list[str]:
         f"gunicorn 2 workers: p95 (median {out['median_ms']} ms, {out['requests']:,} requests, "
         f"{out['requests_per_second']}/s) | {out['p95_ms']} ms | target 200 ms | "
         f"{round(out['p95_ms'] / 200, 2)} |",
-        f"| same load: errors | {out['errors']} | target 0 | |",
+        f"| same load: errors (and failed sign-ins) | {out['errors']} "
+        f"({out['sign_in_failed']}) | target 0 | |",
         f"| same load: peak RSS of a web worker | {rss['web_worker_peak']} MB | target 250 MB "
         f"| {round(rss['web_worker_peak'] / 250, 2)} |",
-        f"| same load: peak RSS of the Celery worker (main; largest child) "
-        f"| {rss['celery_main_peak']} MB; {rss['celery_child_peak']} MB | target 250 MB | "
+        f"| same load: peak RSS of the Celery worker (main; largest child; whole worker's PSS) "
+        f"| {rss['celery_main_peak']} MB; {rss['celery_child_peak']} MB; "
+        f"{rss['celery_all_processes_pss_peak']} MB | target 250 MB | "
         f"{round(max(rss['celery_main_peak'], rss['celery_child_peak']) / 250, 2)} |",
     ]
