@@ -35,7 +35,13 @@ from .roles import MARKETING_OPS, SALES_MANAGER, SALES_REP, role_of, roles_of
 from .selectors import lead_queue_for, timeline, visible_leads, with_list_relations
 from .spreadsheet import csv_safe
 from .stages import Stage
-from .tables import MarketingLeadTable, NurtureTable, QueueTable, RejectedTable
+from .tables import (
+    BoundedPaginator,
+    MarketingLeadTable,
+    NurtureTable,
+    QueueTable,
+    RejectedTable,
+)
 
 DONE_MESSAGES = {
     "engage": "Lead marked engaged",
@@ -94,7 +100,8 @@ class QueueView(SingleTableMixin, FilterView):
     table_class = QueueTable
     filterset_class = QueueFilter
     template_name = "leads/queue.html"
-    paginate_by = 25
+    # the table paginates (and counts) once; ListView's own paginator would count again
+    table_pagination = {"per_page": 25, "paginator_class": BoundedPaginator}
 
     def get_queryset(self):
         return lead_queue_for(self.request.user)
@@ -236,7 +243,7 @@ class MarketingLeadsView(MarketingMixin, SingleTableMixin, FilterView):
     table_class = MarketingLeadTable
     filterset_class = MarketingLeadFilter
     template_name = "leads/marketing_leads.html"
-    paginate_by = 50
+    table_pagination = {"per_page": 50, "paginator_class": BoundedPaginator}
 
     def get_queryset(self):
         return with_list_relations(Lead.objects.filter(archived_at__isnull=True)).order_by(
@@ -292,7 +299,7 @@ class RejectedQueueView(MarketingMixin, SingleTableMixin, FilterView):
     table_class = RejectedTable
     filterset_class = LeadListFilter
     template_name = "leads/marketing_rejected.html"
-    paginate_by = 50
+    table_pagination = {"per_page": 50, "paginator_class": BoundedPaginator}
 
     def get_queryset(self):
         return (
@@ -346,7 +353,7 @@ class NurtureListView(MarketingMixin, SingleTableMixin, FilterView):
     table_class = NurtureTable
     filterset_class = LeadListFilter
     template_name = "leads/marketing_nurture.html"
-    paginate_by = 50
+    table_pagination = {"per_page": 50, "paginator_class": BoundedPaginator}
 
     def get_queryset(self):
         return (

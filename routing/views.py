@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
@@ -12,9 +12,16 @@ from django_tables2 import SingleTableMixin
 
 from leads.filters import LeadListFilter
 from leads.roles import SALES_MANAGER, roles_of
-from leads.selectors import visible_leads, with_list_relations
+from leads.selectors import (
+    URGENT_FIRST,
+    UrgentFirst,
+    team_owner_ids,
+    visible_leads,
+    with_list_relations,
+)
 from leads.services import LeadActionRefused
 from leads.stages import Stage
+from leads.tables import BoundedPaginator, SlicedData
 
 from . import services
 from .models import TeamMembership
@@ -40,7 +47,7 @@ class TeamView(SingleTableMixin, FilterView):
     table_class = TeamLeadTable
     filterset_class = LeadListFilter
     template_name = "routing/team.html"
-    paginate_by = 50
+    table_pagination = {"per_page": 50, "paginator_class": BoundedPaginator}
 
     def dispatch(self, request, *args, **kwargs):
         if SALES_MANAGER not in roles_of(request.user):
@@ -51,9 +58,13 @@ class TeamView(SingleTableMixin, FilterView):
 
     def get_queryset(self):
         leads = visible_leads(self.request.user).filter(stage__in=TEAM_STAGES)
-        # Lead.sla_due_at is the most urgent running clock's due time (kept by
-        # routing.sla); sorting by it reads the lead_team_by_due index
-        return with_list_relations(leads).order_by(F("sla_due_at").asc(nulls_last=True), "pk")
+        return with_list_relations(leads).order_by(*URGENT_FIRST)
+
+    def get_table_data(self):
+        # most urgent first, merged from each owner's first rows of the lead_team_by_due
+        # index, instead of sorting the whole team's backlog (see UrgentFirst)
+        owners = team_owner_ids(self.request.user)
+        return SlicedData(UrgentFirst(self.object_list, owners))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
