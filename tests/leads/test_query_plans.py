@@ -56,3 +56,37 @@ def test_the_lists_and_the_sweep_use_their_indexes():
     }
     used = indexes_used(due)
     assert used and used <= running_only
+
+
+def test_the_reports_read_their_cohort_through_the_leads_first_times():
+    import datetime as dt
+
+    from reporting.models import ReportTargets
+    from reporting.selectors import ReportScope
+
+    demo.create_users()
+    demo.create_criteria()
+    demo.create_routing()
+    bulk_demo.create_leads_bulk(count=3000, months=6)
+    now = timezone.now()
+    scope = ReportScope(
+        leads=visible_leads(get_user_model().objects.get(username="marketing")),
+        start=now - dt.timedelta(days=365),
+        end=now,
+        now=now,
+        targets=ReportTargets.load(),
+    )
+
+    # a year of MQLs is a range of the lead's first MQL time, not a scan of the history
+    assert "lead_first_mql" in indexes_used(scope.cohort())
+    assert "lead_entered_funnel" in indexes_used(scope.entries())
+    # each cohort lead's first MQL audit row (its scores then): a probe per cohort lead
+    # into an index on the lead's changes (the planner picks one by size), no history scan
+    by_lead = {
+        "stage_change_lead_to_at",
+        "stage_change_lead_at",
+        "leads_stagechange_lead_id_ff957079",
+    }
+    used = indexes_used(scope.first_mqls())
+    assert "lead_first_mql" in used
+    assert used & by_lead
