@@ -252,6 +252,69 @@ def test_it_runs_a_constant_number_of_queries(
         client.get(f"/reports/{slug}/", {**MARCH, **PLAN})
 
 
+def cohort_lead(i, rep, other_rep):
+    """One of many MQLs of March: accepted, rejected, qualified or waiting, with clocks."""
+    person = rep if i % 2 else other_rep
+    outcome = [(Stage.ACCEPTED, 30), (Stage.REJECTED, 28), (Stage.ACCEPTED, 30), (Stage.MQL, 24)]
+    steps = [(Stage.ENGAGED, 0), (Stage.MQL, 24 + i % 5)]
+    last = outcome[i % 4]
+    if last[0] != Stage.MQL:
+        steps.append(last)
+    if i % 4 == 2:
+        steps.append((Stage.SQL, 90))
+    lead = journey(
+        steps,
+        start=T0 + hours(i % 200),
+        owner=person,
+        source=["rfq", "webinar", "inbound_form"][i % 3],
+        fit=40 + i % 30,
+    )
+    clock(
+        lead,
+        ClockKind.DECISION,
+        owner=person,
+        started=T0 + hours(24),
+        stopped=T0 + hours(30) if last[0] != Stage.MQL else None,
+        outcome="met" if last[0] != Stage.MQL else "",
+        took=1,
+    )
+    return lead
+
+
+def test_every_report_runs_the_same_queries_for_10_and_200_leads(
+    client, marketing, east, rep, other_rep
+):
+    from tests.api.conftest import client_for
+
+    client = login(client, marketing)
+    api = client_for(marketing)
+    march = {"mql_from": "2026-03-01", "mql_to": "2026-04-30"}
+
+    def counts() -> dict[str, int]:
+        from django.db import connection
+
+        out = {}
+        for slug in SLUGS:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(f"/reports/{slug}/", {**march, **PLAN})
+            assert response.status_code == 200, slug
+            out[slug] = len(queries)
+        for name in ("funnel", "sla", "calibration", "reasons", "score-bands"):
+            with CaptureQueriesContext(connection) as queries:
+                response = api.get(f"/api/v1/reports/{name}/", {**march, "team": east.pk})
+            assert response.status_code == 200, name
+            out[f"api {name}"] = len(queries)
+        return out
+
+    for i in range(10):
+        cohort_lead(i, rep, other_rep)
+    with_10 = counts()
+    for i in range(10, 200):
+        cohort_lead(i, rep, other_rep)
+
+    assert counts() == with_10
+
+
 # --- targets --------------------------------------------------------------------------------
 
 
