@@ -249,6 +249,7 @@ def test_the_lead_page_runs_the_same_queries_for_10_and_200_timeline_entries(cli
     login(client, rep)
     EngagementEventFactory.create_batch(5, lead=lead)
     TouchFactory.create_batch(5, lead=lead, by=rep)
+    client.get(f"/leads/{lead.pk}/")  # published scoring rules are read once per process
     few = queries_of(client, f"/leads/{lead.pk}/")
 
     EngagementEventFactory.create_batch(100, lead=lead)
@@ -256,7 +257,7 @@ def test_the_lead_page_runs_the_same_queries_for_10_and_200_timeline_entries(cli
     page = client.get(f"/leads/{lead.pk}/").content.decode()
     many = queries_of(client, f"/leads/{lead.pk}/")
 
-    assert few == many <= 23
+    assert few == many <= 22
     assert page.count("Call: Connected") == 95
 
 
