@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template.loader import get_template, render_to_string
@@ -209,11 +209,43 @@ def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> lis
         )
     if not rows:
         return []
-    created = Notification.objects.bulk_create(rows)
+    created = _insert(rows)
     for row in created:
         if row.recipient.email:
             _queue_email(row.pk)
     return created
+
+
+def _insert(rows: list[Notification]) -> list[Notification]:
+    """bulk_create; on PostgreSQL, for more than one row, COPY with ids drawn from the
+    table's sequence first (so the e-mails can be queued by id). COPY is several times
+    faster for the sweep's thousands of rows: an INSERT has psycopg quote every body and
+    context in Python, character by character."""
+    if connection.vendor != "postgresql" or len(rows) < 2:
+        return Notification.objects.bulk_create(rows)
+    meta = Notification._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk
+        columns = ", ".join(quote(field.column) for field in fields)
+        with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        field.get_db_prep_save(getattr(row, field.attname), connection)
+                        for field in fields
+                    ]
+                )
+    for row in rows:
+        row._state.adding = False
+        row._state.db = connection.alias
+    return rows
 
 
 def _queue_email(notification_id: int) -> None:

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Min, OuterRef, Q, Subquery
+from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from leads.models import Lead, StageChange, Touch
@@ -354,11 +355,11 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
-def due_lead_ids(now: dt.datetime, *, after: int = 0, limit: int = BATCH_SIZE) -> list[int]:
-    """The first `limit` leads (by pk, after `after`) with a clock to warn or breach at
+def due_leads(now: dt.datetime, *, after: int = 0, limit: int = BATCH_SIZE) -> QuerySet:
+    """The pks of the first `limit` leads (after `after`) with a clock to warn or breach at
     `now`, read through the partial indexes on running clocks: the cost follows the due
     clocks, not the running ones."""
-    return list(
+    return (
         SlaClock.objects.filter(_due(now), lead_id__gt=after)
         .order_by("lead_id")
         .values_list("lead_id", flat=True)
@@ -381,7 +382,7 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     """
     result = SweepResult()
     last_pk = 0
-    while ids := due_lead_ids(now, after=last_pk, limit=batch_size):
+    while ids := list(due_leads(now, after=last_pk, limit=batch_size)):
         last_pk = ids[-1]
         with transaction.atomic():
             leads = list(
@@ -430,7 +431,8 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
     result.warned += claimed_warnings
     result.breached += claimed_breaches
 
-    managers = _team_managers(by_pk)
+    # the disposition clock is marketing's: its breach tells no sales manager
+    managers = _team_managers({c.lead_id for c in breached if c.kind != ClockKind.DISPOSITION})
     fallback: dict[str, list[Any]] = {}
 
     def role_users(name: str) -> list[Any]:
@@ -476,17 +478,20 @@ def _clock_owners(clock: SlaClock, role_users) -> list[Any]:
     return [clock.owner] if clock.owner is not None else []
 
 
-def _team_managers(by_pk: dict[int, Lead]) -> dict[int, list[Any]]:
-    """The manager of each lead's team (where it was last routed), in one query."""
-    managers: dict[int, list[Any]] = {}
-    rows = (
-        Assignment.objects.filter(lead_id__in=list(by_pk), team__isnull=False)
-        .select_related("team__manager")
+def _team_managers(lead_ids: Collection[int]) -> dict[int, list[Any]]:
+    """The manager of each lead's team (where it was last routed): one read of the
+    leads' assignments (plain values) and one of the few managers."""
+    if not lead_ids:
+        return {}
+    latest: dict[int, int] = {}
+    for lead_id, manager_id in (
+        Assignment.objects.filter(lead_id__in=list(lead_ids), team__isnull=False)
         .order_by("lead_id", "-at", "-pk")
-    )
-    for row in rows:
-        managers.setdefault(row.lead_id, [row.team.manager])
-    return managers
+        .values_list("lead_id", "team__manager_id")
+    ):
+        latest.setdefault(lead_id, manager_id)
+    users = get_user_model().objects.in_bulk(set(latest.values()))
+    return {lead_id: [users[pk]] for lead_id, pk in latest.items() if pk in users}
 
 
 def _clock_context(clock: SlaClock, lead: Lead, now: dt.datetime) -> dict[str, Any]:
