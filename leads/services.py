@@ -10,6 +10,7 @@ one audit row written.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from qualification.free_mail import is_free_mail
 from qualification.models import ChecklistAnswer, ChecklistItem, CriteriaSet, ProductLine, Reason
 from qualification.selectors import (
     active_criteria_for,
-    checklist_state,
+    checklist_states,
     fast_lane_labels,
     rules_for,
 )
@@ -113,17 +114,20 @@ def blocked_transitions(lead: Lead, user: Any) -> list[tuple[str, str]]:
     return blocked
 
 
-def _checklist_snapshot(lead: Lead) -> list[dict[str, Any]]:
-    return [
-        {
-            "item": row.item_id,
-            "question": row.question,
-            "must_have": row.must_have,
-            "answer": row.answer,
-            "evidence": row.evidence,
-        }
-        for row in checklist_state(lead)
-    ]
+def _checklist_snapshots(leads: list[Lead]) -> dict[int, list[dict[str, Any]]]:
+    return {
+        pk: [
+            {
+                "item": row.item_id,
+                "question": row.question,
+                "must_have": row.must_have,
+                "answer": row.answer,
+                "evidence": row.evidence,
+            }
+            for row in rows
+        ]
+        for pk, rows in checklist_states(leads).items()
+    }
 
 
 def _resolve_reason(
@@ -166,6 +170,29 @@ def _resolve_reason(
     return reason
 
 
+def _refusal(lead: Lead, name: str, by: Any) -> LeadActionRefused | None:
+    """Why the (locked) lead cannot take transition `name` now, or None: the stage,
+    the person's permission (none is checked for handoff itself, `by` None), the guards."""
+    transition = _transition_for(lead, name)
+    if transition is None:
+        return LeadActionRefused(
+            "not_allowed",
+            f"A lead in stage {lead.get_stage_display()} cannot be {TRANSITION_VERBS[name]}.",
+        )
+    if by is not None and not transition.has_perm(lead, by):
+        return LeadActionRefused(
+            "permission",
+            guards.PERMISSION_SENTENCES.get(
+                transition.permission, "You may not do this on this lead."
+            ),
+        )
+    for condition in transition.conditions:
+        message = condition.failure(lead)
+        if message:
+            return LeadActionRefused(condition.code, message)
+    return None
+
+
 def _run(
     lead: Lead,
     name: str,
@@ -175,7 +202,6 @@ def _run(
     at: dt.datetime | None = None,
     method_kwargs: dict[str, Any] | None = None,
 ) -> StageChange:
-    data = data or _Input()
     at = at or timezone.now()
     seen_stage = lead.stage
     try:
@@ -191,54 +217,12 @@ def _run(
                     f"This lead changed while you were looking at it (it is now "
                     f"{locked.get_stage_display()}). Reload and try again.",
                 )
-            transition = _transition_for(locked, name)
-            if transition is None:
-                raise LeadActionRefused(
-                    "not_allowed",
-                    f"A lead in stage {locked.get_stage_display()} cannot be "
-                    f"{TRANSITION_VERBS[name]}.",
-                )
-            if by is not None and not transition.has_perm(locked, by):
-                raise LeadActionRefused(
-                    "permission",
-                    guards.PERMISSION_SENTENCES.get(
-                        transition.permission, "You may not do this on this lead."
-                    ),
-                )
-            for condition in transition.conditions:
-                message = condition.failure(locked)
-                if message:
-                    raise LeadActionRefused(condition.code, message)
-
-            from_stage = locked.stage
-            getattr(locked, name)(at=at, **(method_kwargs or {}))
-            # the first time it reached this stage, kept on the lead for the reports
-            note_stage_change(locked, from_stage, locked.stage, at)
-            locked.save()
-            change = StageChange.objects.create(
-                lead=locked,
-                from_stage=from_stage,
-                to_stage=locked.stage,
-                transition=name,
-                actor=by,
-                at=at,
-                reason=data.reason,
-                note=data.note,
-                checklist_snapshot=_checklist_snapshot(locked),
-                fit_score=locked.fit_score,
-                engagement_score=locked.engagement_score,
-                criteria_set=locked.criteria_set,
-                details=data.details or {},
+            refused = _refusal(locked, name, by)
+            if refused is not None:
+                raise refused
+            (change,) = _apply(
+                [locked], name, by, at=at, data=lambda _: data, method_kwargs=method_kwargs
             )
-            # SLA clocks and routing, in this transaction: a transition never commits
-            # without its clocks (and, for a new MQL, its owner).
-            from routing.sla import on_stage_change
-
-            on_stage_change(lead=locked, change=change)
-            # outbound webhooks: queued with transaction.on_commit, sent by Celery
-            from routing.webhooks import STAGE_CHANGED, queue_event
-
-            queue_event(STAGE_CHANGED, change.pk)
     except ConcurrentTransition as exc:
         raise LeadActionRefused(
             "stale", "This lead was changed by someone else at the same moment. Reload."
@@ -248,6 +232,78 @@ def _run(
     return change
 
 
+# The lead's own columns a transition method may change (stage, times, cycle counters,
+# follow-up, priority, next step) are found by comparing before and after.
+def _columns(lead: Lead) -> dict[str, Any]:
+    return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields}
+
+
+def _apply(
+    leads: list[Lead],
+    name: str,
+    by: Any,
+    *,
+    at: dt.datetime,
+    data: Callable[[Lead], _Input | None] | None = None,
+    method_kwargs: dict[str, Any] | None = None,
+) -> list[StageChange]:
+    """Take transition `name` on leads that are locked and checked (`_refusal`), in the
+    caller's transaction: apply it, save, one audit row each, then clocks and routing and
+    the outbound webhooks. The same few writes for a batch as for one lead (plus the
+    routing of each new MQL)."""
+    if not leads:
+        return []
+    snapshots = _checklist_snapshots(leads)
+    changes: list[StageChange] = []
+    changed: set[str] = set()
+    for lead in leads:
+        before = _columns(lead)
+        from_stage = lead.stage
+        getattr(lead, name)(at=at, **(method_kwargs or {}))
+        # the first time it reached this stage, kept on the lead for the reports
+        note_stage_change(lead, from_stage, lead.stage, at)
+        changed |= {f for f, value in _columns(lead).items() if before[f] != value}
+        item = (data(lead) if data else None) or _Input()
+        changes.append(
+            StageChange(
+                lead=lead,
+                from_stage=from_stage,
+                to_stage=lead.stage,
+                transition=name,
+                actor=by,
+                at=at,
+                reason=item.reason,
+                note=item.note,
+                checklist_snapshot=snapshots[lead.pk],
+                fit_score=lead.fit_score,
+                engagement_score=lead.engagement_score,
+                criteria_set=lead.criteria_set,
+                details=item.details or {},
+            )
+        )
+    if len(leads) == 1:
+        leads[0].save()  # with django-fsm's check that the stage did not move meanwhile
+    else:
+        # the rows are locked by the caller, so the stage cannot have moved meanwhile
+        for lead in leads:
+            lead.updated_at = timezone.now()
+        Lead.objects.bulk_update(leads, sorted(changed | {"updated_at"}))
+        for lead in leads:
+            lead._update_initial_state()  # django-fsm: the stage as now saved
+    StageChange.objects.bulk_create(changes)
+    # SLA clocks and routing, in this transaction: a transition never commits without
+    # its clocks (and, for a new MQL, its owner).
+    from routing.sla import on_stage_change
+
+    for lead, change in zip(leads, changes, strict=True):
+        on_stage_change(lead=lead, change=change)
+    # outbound webhooks: queued with transaction.on_commit, sent by Celery
+    from routing.webhooks import STAGE_CHANGED, queue_event
+
+    queue_event(STAGE_CHANGED, *[change.pk for change in changes])
+    return changes
+
+
 # --- the transitions ---------------------------------------------------------------
 
 
@@ -255,9 +311,12 @@ def engage(*, lead: Lead, by: Any = None, at: dt.datetime | None = None) -> Stag
     return _run(lead, "engage", by, at=at)
 
 
+def _mql_input(lead: Lead) -> _Input:
+    return _Input(details={"fast_lane": lead.fast_lane_reason} if lead.fast_lane_reason else None)
+
+
 def qualify_mql(*, lead: Lead, by: Any = None, at: dt.datetime | None = None) -> StageChange:
-    details = {"fast_lane": lead.fast_lane_reason} if lead.fast_lane_reason else None
-    return _run(lead, "qualify_mql", by, data=_Input(details=details), at=at)
+    return _run(lead, "qualify_mql", by, data=_mql_input(lead), at=at)
 
 
 def accept(*, lead: Lead, by: Any, at: dt.datetime | None = None) -> StageChange:
@@ -626,99 +685,169 @@ def compute_score(
     )
 
 
-def _rescore(lead: Lead, now: dt.datetime) -> scoring.Score:
-    """Follow the active criteria version (before MQL), recompute, store. The lead is locked."""
-    lead.criteria_set = _current_criteria(lead)
-    result = compute_score(lead, now)
-    lead.fit_score, lead.engagement_score = result.fit, result.engagement
-    lead.save(update_fields=["criteria_set", "fit_score", "engagement_score", "updated_at"])
-    return result
-
-
 def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
     if lead.criteria_set is None:
         return False, []
     return scoring.must_haves_pass(lead_facts(lead), rules_for(lead.criteria_set))
 
 
-def _try_qualify(lead: Lead, now: dt.datetime, new_kinds: set[str]) -> Lead:
-    """The automatic part of the lifecycle after intake: new -> engaged on the first
-    event, a fast lane, then MQL if the definition is met. Never raises for a lead that
-    simply is not an MQL yet."""
-    if lead.stage == Stage.NEW and new_kinds:
-        lead = engage(lead=lead, at=now).lead
-    if lead.stage not in PRE_MQL_STAGES:
-        return lead
-    lanes = fast_lane_labels()
-    lane = next((lanes[k] for k in sorted(new_kinds) if k in lanes), None)
-    if lane and not lead.fast_lane_reason:
-        passed, _failing = _must_haves_pass(lead)
-        if passed:
+def _histories(leads: list[Lead]) -> dict[int, list[scoring.Event]]:
+    """The leads' engagement events for scoring, newest first, in one query."""
+    history: dict[int, list[scoring.Event]] = {lead.pk: [] for lead in leads}
+    rows = (
+        EngagementEvent.objects.filter(lead_id__in=list(history))
+        .order_by("-occurred_at", "-pk")
+        .values_list("lead_id", "kind", "occurred_at", "url", "content_tag")
+    )
+    for lead_id, kind, occurred_at, url, content_tag in rows:
+        history[lead_id].append(
+            scoring.Event(kind=kind, occurred_at=occurred_at, url=url, content_tag=content_tag)
+        )
+    return history
+
+
+def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) -> dict[int, Lead]:
+    """The automatic part of the lifecycle for locked leads that were just ingested or
+    got events (`kinds`: the kinds of their new events): follow the active criteria
+    version (before MQL), rescore, then new -> engaged on a first event, a fast lane,
+    MQL where the definition is met, and account MQLs. Never raises for a lead that
+    simply is not an MQL yet.
+
+    Set-based: one read of the events, one write of the scores, one bulk transition per
+    kind of move, however many leads. Returns the leads that may have moved, by id.
+    """
+    open_leads = [lead for lead in leads if lead.is_open]
+    history = _histories(open_leads)
+    for lead in open_leads:
+        lead.criteria_set = _current_criteria(lead)
+        result = compute_score(lead, now, events=history[lead.pk])
+        lead.fit_score, lead.engagement_score = result.fit, result.engagement
+        lead.updated_at = now
+    Lead.objects.bulk_update(
+        open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"]
+    )
+    moved: dict[int, Lead] = {}
+    engaging = [lead for lead in open_leads if lead.stage == Stage.NEW and kinds.get(lead.pk)]
+    _apply(engaging, "engage", None, at=now)
+    moved.update((lead.pk, lead) for lead in engaging)
+
+    lanes = fast_lane_labels() if any(kinds.values()) else {}
+    laned = []
+    for lead in open_leads:
+        if lead.stage not in PRE_MQL_STAGES or lead.fast_lane_reason:
+            continue
+        lane = next((lanes[k] for k in sorted(kinds.get(lead.pk, ())) if k in lanes), None)
+        if lane and _must_haves_pass(lead)[0]:
             lead.fast_lane_reason = lane
-            lead.save(update_fields=["fast_lane_reason", "updated_at"])
-    # A nurtured lead comes back on its follow-up date (routing's sweep) or through a
-    # fast lane. Recycled by marketing (no date), it needs engagement earned since it
-    # entered nurture: its old score got it rejected once already.
-    if (
-        lead.stage == Stage.NURTURE
-        and not lead.fast_lane_reason
-        and (lead.follow_up_on is not None or not _fresh_engagement_qualifies(lead, now))
-    ):
-        return lead
-    if not guards.meets_mql_definition(lead):
-        return lead  # not an MQL yet (the common case: skip the transition's round trip)
-    try:
-        return qualify_mql(lead=lead, at=now).lead
-    except LeadActionRefused:
-        return lead  # not an MQL yet: the score explanation on the lead says why
+            laned.append(lead)
+    Lead.objects.bulk_update(laned, ["fast_lane_reason", "updated_at"])
+
+    ready = [
+        lead
+        for lead in open_leads
+        if lead.stage in PRE_MQL_STAGES and not _waits_in_nurture(lead, now, history[lead.pk])
+    ]
+    moved.update((lead.pk, lead) for lead in _qualify(ready, now))
+    for lead in _account_mqls(open_leads, now):
+        moved[lead.pk] = lead
+    return moved
 
 
-def _fresh_engagement_qualifies(lead: Lead, now: dt.datetime) -> bool:
-    criteria = lead.criteria_set
-    if criteria is None:
+def _waits_in_nurture(lead: Lead, now: dt.datetime, events: list[scoring.Event]) -> bool:
+    """A nurtured lead comes back on its follow-up date (routing's sweep) or through a
+    fast lane. Recycled by marketing (no date), it needs engagement earned since it
+    entered nurture: its old score got it rejected once already."""
+    if lead.stage != Stage.NURTURE or lead.fast_lane_reason:
         return False
-    since = EngagementEvent.objects.filter(lead=lead, occurred_at__gte=lead.stage_entered_at)
-    fresh = compute_score(lead, now, events=as_scoring_events(since))
-    return fresh.engagement >= criteria.engagement_threshold
+    if lead.follow_up_on is not None or lead.criteria_set is None:
+        return True
+    fresh = compute_score(
+        lead, now, events=[e for e in events if e.occurred_at >= lead.stage_entered_at]
+    )
+    return fresh.engagement < lead.criteria_set.engagement_threshold
 
 
-def _try_account_mql(lead: Lead, now: dt.datetime) -> None:
+def _qualify(leads: list[Lead], now: dt.datetime) -> list[Lead]:
+    """Make MQLs of the (locked) leads that meet the definition, in one bulk transition;
+    the others are left as they are (their score explanation says why)."""
+    ready = [lead for lead in leads if _refusal(lead, "qualify_mql", None) is None]
+
+    _apply(ready, "qualify_mql", None, at=now, data=_mql_input)
+    return ready
+
+
+def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     """When an account's summed engagement crosses its criteria set's account threshold,
     its best-fit contact with a complete record becomes the MQL: buying groups that never
-    fill in one form are not missed."""
-    criteria = lead.criteria_set
-    if lead.account_id is None or criteria is None:
-        return
-    threshold = criteria.account_engagement_threshold
-    if threshold is None:
-        return
-    open_leads = Lead.objects.filter(
-        account_id=lead.account_id, archived_at__isnull=True, stage__in=OPEN_STAGES
-    )
-    if open_leads.filter(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL)).exists():
-        return  # the account is already with sales
-    total = open_leads.aggregate(total=Sum("engagement_score"))["total"] or 0
-    if total < threshold:
-        return
-    candidates = (
-        open_leads.filter(
-            stage__in=(Stage.NEW, Stage.ENGAGED), criteria_set=criteria, free_mail=False
+    fill in one form are not missed. One grouped read of the accounts' engagement, one
+    read of the candidates, one bulk transition."""
+    thresholds: dict[int, tuple[CriteriaSet, int]] = {}
+    for lead in leads:
+        criteria = lead.criteria_set
+        if (
+            lead.account_id
+            and criteria is not None
+            and criteria.account_engagement_threshold is not None
+            and lead.stage in PRE_MQL_STAGES
+        ):
+            thresholds.setdefault(
+                lead.account_id, (criteria, criteria.account_engagement_threshold)
+            )
+    if not thresholds:
+        return []
+    totals = {
+        account: total
+        for account, total, with_sales in Lead.objects.filter(
+            account_id__in=thresholds, archived_at__isnull=True, stage__in=OPEN_STAGES
         )
+        .values_list("account_id")
+        .annotate(
+            total=Sum("engagement_score"),
+            with_sales=Count("pk", filter=Q(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))),
+        )
+        .order_by()
+        if not with_sales  # an account already with sales needs no account MQL
+    }
+    over = {
+        account: (criteria, threshold)
+        for account, (criteria, threshold) in thresholds.items()
+        if (totals.get(account) or 0) >= threshold
+    }
+    if not over:
+        return []
+    # candidates locked in primary-key order (as every batch locks), then the best per
+    # account: highest fit, then engagement
+    candidates = sorted(
+        Lead.objects.select_for_update(of=("self",))
         .select_related("account", "product_line", "criteria_set")
-        .order_by("-fit_score", "-engagement_score", "pk")
+        .filter(
+            account_id__in=over,
+            archived_at__isnull=True,
+            stage__in=(Stage.NEW, Stage.ENGAGED),
+            free_mail=False,
+        )
+        .order_by("pk"),
+        key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk),
     )
+    chosen: list[Lead] = []
     for candidate in candidates:
+        criteria, threshold = over.get(candidate.account_id, (None, 0))
+        if criteria is None or candidate.criteria_set_id != criteria.pk:
+            continue
         if guards._missing_handoff_fields(candidate) or not _must_haves_pass(candidate)[0]:
             continue
         candidate.account_mql_reason = (
-            f"Account engagement {total} reached the account threshold of {threshold}"
+            f"Account engagement {totals[candidate.account_id]} reached the account "
+            f"threshold of {threshold}"
         )
-        candidate.save(update_fields=["account_mql_reason", "updated_at"])
-        try:
-            qualify_mql(lead=candidate, at=now)
-        except LeadActionRefused:
+        if _refusal(candidate, "qualify_mql", None) is not None:
             continue
-        return
+        chosen.append(candidate)
+        del over[candidate.account_id]
+    for lead in chosen:
+        lead.updated_at = now
+    Lead.objects.bulk_update(chosen, ["account_mql_reason", "updated_at"])
+    return _qualify(chosen, now)
 
 
 def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> IngestResult:
@@ -788,8 +917,7 @@ def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> In
         except IntegrityError:
             # The same new e-mail arrived twice at once: the other request created it.
             return ingest_lead(payload=payload, at=at)
-        _rescore(lead, now)
-        lead = _try_qualify(lead, now, new_kinds=set())
+        lead = _advance([lead], {lead.pk: set()}, now).get(lead.pk, lead)
     return IngestResult(lead=lead, created=created)
 
 
@@ -890,7 +1018,7 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             kinds: dict[int, set[str]] = {}
             for _, event in new:
                 kinds.setdefault(event.lead_id, set()).add(event.kind)
-            moved = _after_engagement([locked[pk] for pk in sorted(kinds)], kinds, now)
+            moved = _advance([locked[pk] for pk in sorted(kinds)], kinds, now)
             for index, event in new:
                 results[index] = EventResult(event, True, moved.get(event.lead_id, event.lead))
             for index, result in enumerate(results):
@@ -906,67 +1034,6 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             return [EventResult(existing, False, events[0].lead)]
         return [record_events(events=[item], now=now)[0] for item in events]
     return [result for result in results if result is not None]
-
-
-def _after_engagement(
-    leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime
-) -> dict[int, Lead]:
-    """Rescore the (locked) leads that got events, in one read of their events and one
-    write of their scores; then the transitions, only where a stage may move."""
-    open_leads = [lead for lead in leads if lead.is_open]
-    history: dict[int, list[EngagementEvent]] = {}
-    for event in EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in open_leads]).only(
-        "lead_id", "kind", "occurred_at", "url", "content_tag"
-    ):
-        history.setdefault(event.lead_id, []).append(event)
-    for lead in open_leads:
-        lead.criteria_set = _current_criteria(lead)
-        result = compute_score(lead, now, events=as_scoring_events(history.get(lead.pk, [])))
-        lead.fit_score, lead.engagement_score = result.fit, result.engagement
-        lead.updated_at = now
-    Lead.objects.bulk_update(
-        open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"]
-    )
-    lanes = fast_lane_labels()
-    moved: dict[int, Lead] = {}
-    for lead in open_leads:
-        may_move = lead.stage == Stage.NEW or (
-            lead.stage in PRE_MQL_STAGES
-            and (guards.meets_mql_definition(lead) or kinds[lead.pk] & lanes.keys())
-        )
-        if may_move:
-            moved[lead.pk] = _try_qualify(lead, now, new_kinds=kinds[lead.pk])
-    # Account MQLs: one grouped read of the accounts' engagement, and the (rarer) work
-    # only for accounts at or over their threshold.
-    thresholds = {
-        lead.account_id: lead.criteria_set.account_engagement_threshold
-        for lead in open_leads
-        if lead.account_id
-        and lead.criteria_set
-        and lead.criteria_set.account_engagement_threshold is not None
-        and moved.get(lead.pk, lead).stage in PRE_MQL_STAGES
-    }
-    if thresholds:
-        totals = {
-            account: total
-            for account, total, with_sales in Lead.objects.filter(
-                account_id__in=thresholds, archived_at__isnull=True, stage__in=OPEN_STAGES
-            )
-            .values_list("account_id")
-            .annotate(
-                total=Sum("engagement_score"),
-                with_sales=Count("pk", filter=Q(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))),
-            )
-            if not with_sales  # an account already with sales needs no account MQL
-        }
-        for lead in open_leads:
-            account = lead.account_id
-            if account in thresholds and (totals.get(account) or 0) >= thresholds.pop(account):
-                _try_account_mql(moved.get(lead.pk, lead), now)
-                moved[lead.pk] = Lead.objects.select_related(
-                    "account", "product_line", "criteria_set"
-                ).get(pk=lead.pk)
-    return moved
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -27,32 +28,47 @@ class ChecklistRow:
 
 def checklist_state(lead: Lead) -> list[ChecklistRow]:
     """The lead's checklist under its criteria version: the latest answer per item."""
-    if lead.criteria_set_id is None:
-        return []
-    items = list(ChecklistItem.objects.filter(criteria_set_id=lead.criteria_set_id))
-    latest: dict[int, ChecklistAnswer] = {}
-    # newest first (model ordering), so the first seen per item is the one that counts
-    for answer in ChecklistAnswer.objects.filter(lead=lead, item__in=items):
-        latest.setdefault(answer.item_id, answer)
+    return checklist_states([lead])[lead.pk]
+
+
+def checklist_states(leads: Iterable[Lead]) -> dict[int, list[ChecklistRow]]:
+    """`checklist_state` of many leads in two queries (items of their criteria versions,
+    their answers), keyed by lead id."""
+    leads = list(leads)
+    versions = {lead.criteria_set_id for lead in leads if lead.criteria_set_id is not None}
+    items: dict[int, list[ChecklistItem]] = {}
+    latest: dict[tuple[int, int], ChecklistAnswer] = {}
+    if versions:
+        for item in ChecklistItem.objects.filter(criteria_set_id__in=versions):
+            items.setdefault(item.criteria_set_id, []).append(item)
+        # newest first (model ordering), so the first seen per item is the one that counts
+        for answer in ChecklistAnswer.objects.filter(
+            lead__in=[lead.pk for lead in leads if lead.criteria_set_id is not None],
+            item__criteria_set_id__in=versions,
+        ):
+            latest.setdefault((answer.lead_id, answer.item_id), answer)
     labels = dict(ChecklistAnswer.Answer.choices)
-    rows = []
-    for item in items:
-        answer = latest.get(item.pk)
-        value = answer.answer if answer else ChecklistAnswer.Answer.UNKNOWN
-        rows.append(
-            ChecklistRow(
-                item_id=item.pk,
-                dimension=item.dimension,
-                question=item.question,
-                help_text=item.help_text,
-                must_have=item.must_have,
-                answer=value,
-                answer_label=labels[value],
-                evidence=answer.evidence if answer else "",
-                answered_by_id=answer.answered_by_id if answer else None,
+    states: dict[int, list[ChecklistRow]] = {}
+    for lead in leads:
+        rows = []
+        for item in items.get(lead.criteria_set_id, []):
+            answer = latest.get((lead.pk, item.pk))
+            value = answer.answer if answer else ChecklistAnswer.Answer.UNKNOWN
+            rows.append(
+                ChecklistRow(
+                    item_id=item.pk,
+                    dimension=item.dimension,
+                    question=item.question,
+                    help_text=item.help_text,
+                    must_have=item.must_have,
+                    answer=value,
+                    answer_label=labels[value],
+                    evidence=answer.evidence if answer else "",
+                    answered_by_id=answer.answered_by_id if answer else None,
+                )
             )
-        )
-    return rows
+        states[lead.pk] = rows
+    return states
 
 
 def missing_details(lead: Lead) -> list[str]:
