@@ -911,17 +911,20 @@ def rep_calibration(scope: ReportScope) -> CalibrationReport:
     reached_sql_later = Exists(
         StageChange.objects.filter(lead=OuterRef("lead"), to_stage=Stage.SQL, at__gt=OuterRef("at"))
     )
-    rows = _grouped(
-        decisions.filter(actor__isnull=False),
-        ("team", "actor"),
+    # one pass over the cohort's decisions: per rep, per rep and reason, and in all
+    by_rep, by_reason, overall = _grouped_sets(
+        decisions,
+        [("team", "actor"), ("actor", "transition", "reason__label"), ()],
         {
             "decided": None,
             "accepts": Q(transition="accept"),
             "rejects": Q(transition="reject"),
             "accepts_sql": Q(transition="accept") & Q(reached_sql_later),
+            "system_rejections": Q(actor__isnull=True, transition="reject"),
         },
     )
-    system_rejections = decisions.filter(actor__isnull=True, transition="reject").count()
+    rows = {key: v for key, v in by_rep.items() if key[1] is not None}
+    system_rejections = overall.get((), {}).get("system_rejections") or 0
     waiting = {
         (r["team"], r["owner"]): r["n"]
         for r in scope.cohort()
@@ -941,14 +944,12 @@ def rep_calibration(scope: ReportScope) -> CalibrationReport:
         decision_clocks, ("team", "owner"), {"clocks": None}, {"time": "business_time"}
     )
     reasons: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for r in (
-        decisions.filter(actor__isnull=False, transition="reject")
-        .order_by()
-        .values("actor", "reason__label")
-        .annotate(n=Count("pk"))
-        .order_by("actor", "-n", "reason__label")
+    for (actor, transition, label), v in sorted(
+        by_reason.items(),
+        key=lambda kv: (-kv[1]["decided"], kv[0][2] is None, kv[0][2] or ""),
     ):
-        reasons[r["actor"]].append((r["reason__label"] or "(none)", r["n"]))
+        if actor is not None and transition == "reject":
+            reasons[actor].append((label or "(none)", v["decided"]))
 
     teams: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for (team, _), values in rows.items():
