@@ -32,6 +32,7 @@ from qualification.selectors import (
 )
 
 from . import guards
+from .bulk import update_columns
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .selectors import as_scoring_events, lead_facts, scoring_events
@@ -287,16 +288,15 @@ def _apply(
         # the rows are locked by the caller, so the stage cannot have moved meanwhile
         for lead in leads:
             lead.updated_at = timezone.now()
-        Lead.objects.bulk_update(leads, sorted(changed | {"updated_at"}))
+        update_columns(leads, sorted(changed | {"updated_at"}))
         for lead in leads:
             lead._update_initial_state()  # django-fsm: the stage as now saved
     StageChange.objects.bulk_create(changes)
     # SLA clocks and routing, in this transaction: a transition never commits without
     # its clocks (and, for a new MQL, its owner).
-    from routing.sla import on_stage_change
+    from routing.sla import on_stage_changes
 
-    for lead, change in zip(leads, changes, strict=True):
-        on_stage_change(lead=lead, change=change)
+    on_stage_changes(list(zip(leads, changes, strict=True)))
     # outbound webhooks: queued with transaction.on_commit, sent by Celery
     from routing.webhooks import STAGE_CHANGED, queue_event
 
@@ -723,9 +723,7 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
         result = compute_score(lead, now, events=history[lead.pk])
         lead.fit_score, lead.engagement_score = result.fit, result.engagement
         lead.updated_at = now
-    Lead.objects.bulk_update(
-        open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"]
-    )
+    update_columns(open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"])
     moved: dict[int, Lead] = {}
     engaging = [lead for lead in open_leads if lead.stage == Stage.NEW and kinds.get(lead.pk)]
     _apply(engaging, "engage", None, at=now)
@@ -740,7 +738,7 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
         if lane and _must_haves_pass(lead)[0]:
             lead.fast_lane_reason = lane
             laned.append(lead)
-    Lead.objects.bulk_update(laned, ["fast_lane_reason", "updated_at"])
+    update_columns(laned, ["fast_lane_reason", "updated_at"])
 
     ready = [
         lead
@@ -846,7 +844,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
         del over[candidate.account_id]
     for lead in chosen:
         lead.updated_at = now
-    Lead.objects.bulk_update(chosen, ["account_mql_reason", "updated_at"])
+    update_columns(chosen, ["account_mql_reason", "updated_at"])
     return _qualify(chosen, now)
 
 
@@ -1064,7 +1062,7 @@ def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 
                 changed.append(lead)
         # Plain column updates: a concurrent transition is not overwritten (no stage
         # written), and a concurrent rescore wins with the same or fresher numbers.
-        Lead.objects.bulk_update(changed, ["fit_score", "engagement_score"])
+        update_columns(changed, ["fit_score", "engagement_score"])
         changed_total += len(changed)
         last_pk = batch[-1].pk
 

@@ -66,7 +66,7 @@ def _set_owners(items: Sequence[_HandOver]) -> None:
             item.lead.owner = item.owner
             item.lead.updated_at = now
             moved.append(item.lead)
-    Lead.objects.bulk_update(moved, ["owner", "updated_at"])
+    sla.write_fields(moved, ["owner", "updated_at"])
 
 
 def _hand_over(
@@ -180,10 +180,12 @@ def _last_entry(lead: Lead, stage: str, exclude: StageChange) -> StageChange | N
     )
 
 
-def on_mql(*, lead: Lead, change: StageChange) -> Assignment:
-    """A lead just became an MQL (lead locked, in the transition's transaction): give it
-    an owner and say why."""
+def _kept_owner(lead: Lead, change: StageChange) -> tuple[_HandOver | None, list[str]]:
+    """A new MQL that goes back to a person rather than through the rules: a disputed
+    rejection (to whoever decides it), a nurtured lead back to its rep. Else None, with
+    the lines that explain why the rules decide."""
     at = change.at
+    previous = lead.owner if lead.owner_id else None
     if change.transition == "dispute":
         rejection = _last_entry(lead, Stage.REJECTED, change)
         lines = []
@@ -197,11 +199,8 @@ def on_mql(*, lead: Lead, change: StageChange) -> Assignment:
         if lead.owner_id is not None:
             role = f", manager of {team}," if team and team.manager_id == lead.owner_id else ""
             lines.append(f"{person(lead.owner)}{role} decides.")
-        return _hand_over(
-            lead, owner=lead.owner, kind=Assignment.Kind.DISPUTE, at=at, lines=lines, team=team
-        )
+        return _HandOver(lead, previous, lead.owner, Assignment.Kind.DISPUTE, lines, team=team), []
 
-    lines: list[str] = []
     if change.from_stage == Stage.NURTURE and lead.owner_id is not None:
         nurtured = _last_entry(lead, Stage.NURTURE, change)
         # Nurtured by its rep (not recycled by marketing): back to the same rep.
@@ -210,29 +209,59 @@ def on_mql(*, lead: Lead, change: StageChange) -> Assignment:
             follow_up = nurtured.details.get("follow_up_on", "")
             day = timezone.localdate(at)
             if owner.is_active and not assignment.out_of_office_ids([owner.pk], day):
-                return _hand_over(
+                lines = [f"{person(owner)} nurtured this lead until {follow_up}: back to them."]
+                item = _HandOver(
                     lead,
-                    owner=owner,
-                    kind=Assignment.Kind.FOLLOW_UP,
-                    at=at,
-                    lines=[f"{person(owner)} nurtured this lead until {follow_up}: back to them."],
+                    previous,
+                    owner,
+                    Assignment.Kind.FOLLOW_UP,
+                    lines,
                     team=assignment.team_of(lead),
                 )
-            lines.append(
+                return item, []
+            return None, [
                 f"{person(owner)} nurtured this lead until {follow_up} but is not available: "
                 "routed by the rules instead."
-            )
+            ]
+    return None, []
 
-    routing = assignment.route(lead=lead, at=at)
-    return _hand_over(
-        lead,
-        owner=routing.owner,
-        kind=routing.kind,
-        at=at,
-        lines=lines + routing.lines,
-        team=routing.team,
-        rule=routing.rule,
-    )
+
+def on_mqls(pairs: Sequence[tuple[Lead, StageChange]]) -> list[Assignment]:
+    """Leads that just became MQLs at one time (locked, in the transitions' transaction):
+    give each an owner and say why. The ones the rules decide are routed together
+    (assignment.route_many, in order), and all are recorded and told in one write of
+    each kind."""
+    if not pairs:
+        return []
+    at = pairs[0][1].at
+    items: list[_HandOver | None] = []
+    routed: list[tuple[int, Lead, list[str]]] = []
+    for index, (lead, change) in enumerate(pairs):
+        item, lines = _kept_owner(lead, change)
+        items.append(item)
+        if item is None:
+            routed.append((index, lead, lines))
+    decisions = assignment.route_many(leads=[lead for _, lead, _ in routed], at=at)
+    for index, lead, lines in routed:
+        routing = decisions[lead.pk]
+        items[index] = _HandOver(
+            lead,
+            lead.owner if lead.owner_id else None,
+            routing.owner,
+            routing.kind,
+            lines + routing.lines,
+            team=routing.team,
+            rule=routing.rule,
+        )
+    done = [item for item in items if item is not None]
+    _set_owners(done)
+    return _record_hand_overs(done, at=at)
+
+
+def on_mql(*, lead: Lead, change: StageChange) -> Assignment:
+    """A lead just became an MQL (lead locked, in the transition's transaction): give it
+    an owner and say why."""
+    return on_mqls([(lead, change)])[0]
 
 
 def on_rejected(*, lead: Lead, change: StageChange, disposition: SlaClock | None) -> None:
