@@ -48,6 +48,7 @@ MANAGERS = int(os.environ.get("BENCH_LOAD_MANAGERS", "3"))
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 THINK = (1.0, 3.0)  # seconds between a person's requests
 ACT_SHARE = float(os.environ.get("BENCH_LOAD_ACT_SHARE", "0.3"))  # lead pages acted on
+MQL_SHARE = 0.4  # of queue views, the share filtered to MQLs
 LOGIN_RAMP = float(os.environ.get("BENCH_LOAD_RAMP", "20"))  # sign-ins before the window
 POOL_PER_REP = 60  # first rows of each rep's queue the rep may act on (snapshotted)
 REDIS_URL = os.environ.get("BENCH_LOAD_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -92,13 +93,18 @@ def _people() -> tuple[list[Any], Any]:
 
 
 def _pools(reps: list[Any]) -> dict[str, set[int]]:
-    """Per rep, the leads it may act on: the first rows of its queue."""
+    """Per rep, the leads it may act on: the first rows of its queue, and of its queue
+    filtered to the MQLs waiting for a decision."""
     from leads.selectors import lead_queue_for
+    from leads.stages import Stage
 
-    return {
-        rep.username: set(lead_queue_for(rep).values_list("pk", flat=True)[:POOL_PER_REP])
-        for rep in reps
-    }
+    pools = {}
+    for rep in reps:
+        queue = lead_queue_for(rep)
+        first = queue.values_list("pk", flat=True)[:POOL_PER_REP]
+        mqls = queue.filter(stage=Stage.MQL).values_list("pk", flat=True)[:POOL_PER_REP]
+        pools[rep.username] = {*first, *mqls}
+    return pools
 
 
 # --- putting the data back ---------------------------------------------------------------
@@ -460,7 +466,7 @@ def _rep(browser: Browser, username: str, pool: set[int], gate: Gate, seed: int)
     stop = gate.wait(rng)
     if not signed_in:
         return
-    status, body, _ = browser.request("my queue", "/queue/")
+    status, body, _ = _open_queue(browser, rng)
     css = STYLESHEET.search(body)
     if css:
         browser.request("static file", css.group(1))  # once: the browser caches it
@@ -476,7 +482,15 @@ def _rep(browser: Browser, username: str, pool: set[int], gate: Gate, seed: int)
                 _act(browser, pk, page)
                 _think(rng, stop)
         if time.monotonic() < stop:
-            status, body, _ = browser.request("my queue", "/queue/")
+            status, body, _ = _open_queue(browser, rng)
+
+
+def _open_queue(browser: Browser, rng: random.Random) -> tuple[int, str, str]:
+    """My queue; now and then filtered to the MQLs, the decisions waiting (these sort
+    after the older accepted leads, so the unfiltered first page rarely shows them)."""
+    if rng.random() < MQL_SHARE:
+        return browser.request("my queue, MQLs", "/queue/?stage=mql")
+    return browser.request("my queue", "/queue/")
 
 
 def _act(browser: Browser, pk: int, page: str) -> None:
