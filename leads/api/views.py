@@ -380,12 +380,16 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
 
     ids = {v["lead"] for v in valid.values() if "lead" in v}
     emails = {v["email"].strip().lower() for v in valid.values() if "email" in v}
-    by_id = {lead.pk: lead for lead in Lead.objects.filter(pk__in=ids, archived_at__isnull=True)}
+    # only which leads exist here: the service reads and locks them itself
+    by_id = {
+        lead.pk: lead
+        for lead in Lead.objects.filter(pk__in=ids, archived_at__isnull=True).only("pk")
+    }
     by_email = {
         lead.email: lead
         for lead in Lead.objects.filter(
             email__in=emails, archived_at__isnull=True, stage__in=OPEN_STAGES
-        )
+        ).only("pk", "email")
     }
     external_ids = {v["external_id"].strip() for v in valid.values() if v.get("external_id")}
     known = {

@@ -1,0 +1,111 @@
+"""A batch of engagement events moves every lead it should, as one event at a time would,
+and costs the same number of queries for a few leads as for many."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from leads import services
+from leads.models import EngagementEvent, Lead, StageChange
+from leads.stages import Stage
+from qualification.models import CriteriaSet
+from routing.models import Assignment, Notification, SlaClock
+from tests.factories import LeadFactory, SlaPolicyFactory, TeamFactory, industrial_criteria
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def criteria():
+    return industrial_criteria()
+
+
+@pytest.fixture
+def team(rep, other_rep):
+    SlaPolicyFactory()
+    return TeamFactory(reps=[rep, other_rep], is_default=True)
+
+
+def batch(leads, kind):
+    when = timezone.now() - dt.timedelta(minutes=5)
+    return [services.NewEvent(lead=lead, kind=kind, occurred_at=when) for lead in leads]
+
+
+def new_leads(criteria, count):
+    return [LeadFactory(criteria_set=criteria, stage=Stage.NEW) for _ in range(count)]
+
+
+def test_a_batch_engages_qualifies_routes_and_starts_clocks_for_each_lead(
+    criteria, team, rep, other_rep
+):
+    hot = new_leads(criteria, 4)  # an RFQ each: over the line
+    warm = new_leads(criteria, 3)  # a page view each: engaged, not an MQL
+
+    results = services.record_events(events=batch(hot, "rfq_submitted") + batch(warm, "page_view"))
+
+    assert [r.created for r in results] == [True] * 7
+    assert EngagementEvent.objects.count() == 7
+    for lead in hot:
+        lead = Lead.objects.get(pk=lead.pk)
+        assert lead.stage == Stage.MQL and lead.priority == Lead.Priority.HOT
+        assert lead.fast_lane_reason  # an RFQ is a fast lane
+        assert list(StageChange.objects.filter(lead=lead).values_list("transition", flat=True)) == [
+            "engage",
+            "qualify_mql",
+        ]
+        assert SlaClock.objects.filter(lead=lead, kind="decision", stopped_at__isnull=True).get()
+        assert lead.sla_due_at is not None
+        assert Notification.objects.filter(lead=lead, recipient=lead.owner, kind="new_mql").exists()
+    for lead in warm:
+        lead = Lead.objects.get(pk=lead.pk)
+        assert lead.stage == Stage.ENGAGED and lead.owner is None
+        assert lead.engagement_score == 2
+    # round robin across the batch: two each, in order
+    owners = list(
+        Assignment.objects.filter(lead__in=hot).order_by("lead_id").values_list("owner", flat=True)
+    )
+    assert owners == [rep.pk, other_rep.pk, rep.pk, other_rep.pk]
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_leads(criteria, team):
+    services.record_events(events=batch(new_leads(criteria, 2), "rfq_submitted"))  # warm caches
+
+    def queries_for(count):
+        leads = new_leads(criteria, 2 * count)
+        events = batch(leads[:count], "rfq_submitted") + batch(leads[count:], "page_view")
+        with CaptureQueriesContext(connection) as captured:
+            services.record_events(events=events)
+        assert Lead.objects.filter(pk__in=[x.pk for x in leads[:count]], stage="mql").count() == (
+            count
+        )
+        return len(captured)
+
+    few, many = queries_for(2), queries_for(20)
+    assert few == many
+
+
+def test_an_account_over_its_threshold_gets_one_mql_in_a_batch(criteria, team):
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    first = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+    second = LeadFactory(
+        criteria_set=criteria, stage=Stage.ENGAGED, account=first.account, engagement_score=0
+    )
+    LeadFactory(
+        criteria_set=criteria,
+        stage=Stage.ENGAGED,
+        account=first.account,
+        fit_score=0,
+        engagement_score=0,
+    )
+
+    # 15 + 10 on two contacts: neither reaches 30 alone, the account passes 20
+    services.record_events(
+        events=batch([first], "pricing_page_view") + batch([second], "content_download")
+    )
+
+    mqls = Lead.objects.filter(account=first.account, stage=Stage.MQL)
+    assert mqls.count() == 1
+    assert "Account engagement 25" in mqls.get().account_mql_reason
