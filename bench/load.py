@@ -254,6 +254,28 @@ def _parents() -> dict[int, int]:
     return out
 
 
+def _tree(root: int, parents: dict[int, int]) -> list[int]:
+    tree, todo = [root], [root]
+    while todo:
+        pid = todo.pop()
+        kids = [c for c, p in parents.items() if p == pid]
+        tree += kids
+        todo += kids
+    return tree
+
+
+def _cpu_seconds(root: int) -> float:
+    """User and system CPU of a process and its living children so far."""
+    total = 0.0
+    for pid in _tree(root, _parents()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -297,14 +319,8 @@ class RssSampler(threading.Thread):
     def sample(self) -> None:
         parents = _parents()
         for name, root in self.roots.items():
-            tree, todo = [root], [root]
-            while todo:
-                pid = todo.pop()
-                kids = [c for c, p in parents.items() if p == pid]
-                tree += kids
-                todo += kids
             total = total_pss = 0.0
-            for pid in tree:
+            for pid in _tree(root, parents):
                 rss = _rss_mb(pid)
                 if rss is None:
                     continue
@@ -567,7 +583,9 @@ def _summary(hits: list[Hit]) -> dict[str, Any]:
     }
 
 
-def _load(port: int, reps: list[Any], pools: dict[str, set[int]]) -> dict[str, Any]:
+def _load(
+    port: int, reps: list[Any], pools: dict[str, set[int]], servers: dict[str, int]
+) -> dict[str, Any]:
     hits: list[Hit] = []
     browsers: list[Browser] = []
     people = len(reps) + MANAGERS
@@ -596,6 +614,12 @@ def _load(port: int, reps: list[Any], pools: dict[str, set[int]]) -> dict[str, A
     start, stop = gate.start, gate.stop
     time.sleep(max(0.0, start - time.monotonic()))
     cpu_start = time.process_time()
+    server_cpu = {name: _cpu_seconds(pid) for name, pid in servers.items()}
+    load_before = os.getloadavg()[0]
+    time.sleep(max(0.0, stop - time.monotonic()))
+    # a web worker replaced in the window takes its CPU with it: a lower bound then
+    server_cpu = {name: _cpu_seconds(pid) - server_cpu[name] for name, pid in servers.items()}
+    load_after = os.getloadavg()[0]
     for thread in threads:
         thread.join(timeout=max(1.0, stop - time.monotonic() + 90))
     elapsed = time.monotonic() - start
@@ -612,6 +636,11 @@ def _load(port: int, reps: list[Any], pools: dict[str, set[int]]) -> dict[str, A
         "sign_in": _summary(logins),
         "sign_in_failed": gate.failed,
         "load_generator_cpu_percent_of_a_core": round(100 * cpu / elapsed, 1),
+        # what each request costs the web processes, whatever else the machine runs
+        "web_cpu_ms_per_request": round(1000 * server_cpu["web"] / max(len(window), 1), 1),
+        "web_cpu_cores_used": round(server_cpu["web"] / SECONDS, 2),
+        "celery_cpu_seconds": round(server_cpu["worker"], 1),
+        "machine_load_average_1min": [round(load_before, 1), round(load_after, 1)],
         "still_running": sum(t.is_alive() for t in threads),
     }
     out["_sessions"] = {b.cookies["sessionid"] for b in browsers if "sessionid" in b.cookies}
@@ -673,7 +702,7 @@ def measure() -> dict:
         time.sleep(3)  # the Celery worker's pool is up
         sampler = RssSampler({name: proc.pid for name, proc in procs.items()})
         sampler.start()
-        out = _load(port, reps, pools)
+        out = _load(port, reps, pools, {name: proc.pid for name, proc in procs.items()})
         sessions = out.pop("_sessions")
         out["webhooks"] = _drain(subscription.pk, sink)
         sampler.stop()
@@ -715,6 +744,9 @@ def measure() -> dict:
     for label, page in out.get("pages", {}).items():
         print(f"  {label}: {page}")
     print(f"  sign in: {out.get('sign_in')}")
+    keys = ("web_cpu_ms_per_request", "web_cpu_cores_used", "celery_cpu_seconds")
+    keys += ("machine_load_average_1min", "load_generator_cpu_percent_of_a_core")
+    print("  " + ", ".join(f"{k} {out.get(k)}" for k in keys))
     print(f"  cleanup: {out['cleanup']}, webhooks: {out.get('webhooks')}")
     return out
 
