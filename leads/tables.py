@@ -5,7 +5,9 @@ import inspect
 from typing import Any
 
 import django_tables2 as tables
+from django.conf import settings
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import QuerySet
 from django.middleware.csrf import get_token
 from django.urls import reverse
@@ -13,7 +15,7 @@ from django.utils.encoding import force_str
 from django.utils.formats import localize
 from django.utils.functional import cached_property
 from django.utils.hashable import make_hashable
-from django.utils.html import conditional_escape, format_html, strip_tags
+from django.utils.html import conditional_escape, escape, format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from django_tables2.data import TableData
@@ -84,6 +86,7 @@ class _CellWriter:
         column = bound.column
         self.column = column
         self.accessor = A(bound.accessor)
+        self.bits = self.accessor.bits
         self.empty_values = column.empty_values
         self.default = bound.default
         self.localize = column.localize
@@ -112,9 +115,22 @@ class _CellWriter:
     def _td_open(self) -> str:
         return format_html("<td {}>", self.bound.attrs["td"].as_html())
 
+    def resolve(self, record: Any) -> Any:
+        # model attributes directly; anything else (dicts, callables) as tables2 does
+        current = record
+        for bit in self.bits:
+            if not isinstance(current, models.Model):
+                return self.accessor.resolve(record)
+            current = getattr(current, bit)
+            if callable(current):
+                return self.accessor.resolve(record)
+            if current is None:
+                break
+        return current
+
     def value(self, record: Any) -> Any:
         try:
-            value = self.accessor.resolve(record)
+            value = self.resolve(record)
         except Exception:
             return None  # a missing relation (no account): the column's default
         if self.display is not None:
@@ -146,7 +162,13 @@ class _CellWriter:
 
     def td(self, row: Any) -> str:
         content = self.content(row)
-        if self.localize is None:
+        if type(content) is SafeString:
+            text = content
+        elif type(content) is str:
+            text = escape(content)
+        elif type(content) is int and not settings.USE_THOUSAND_SEPARATOR:
+            text = str(content)
+        elif self.localize is None:
             text = conditional_escape(localize(template_localtime(content)))
         else:
             text = conditional_escape(localize(content, use_l10n=self.localize))

@@ -45,14 +45,15 @@ def sla_badge(lead: Any) -> str:
     clock = clocks[0]
     state, text = countdown(clock.due_at, clock.warn_at, timezone.now())
     icon = {"breached": "⚠", "warning": "◔", "ok": "●"}[state]
+    kind = clock.get_kind_display()
     return format_html(
         '<span class="sla sla-{}" title="{} clock, due {}"><span aria-hidden="true">{}</span> '
         "{}: {}</span>",
         state,
-        clock.get_kind_display(),
+        kind,
         timezone.localtime(clock.due_at).strftime("%a %d %b %H:%M"),
         icon,
-        clock.get_kind_display(),
+        kind,
         text,
     )
 
