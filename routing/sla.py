@@ -405,15 +405,13 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
-def due_leads(now: dt.datetime, *, after: int = 0, limit: int = BATCH_SIZE) -> QuerySet:
-    """The pks of the first `limit` leads (after `after`) with a clock to warn or breach at
-    `now`, read through the partial indexes on running clocks: the cost follows the due
-    clocks, not the running ones."""
+def due_leads(now: dt.datetime) -> QuerySet:
+    """The pks of the leads with a clock to warn or breach at `now`, read through the
+    partial indexes on running clocks: the cost follows the due clocks, not the running
+    ones. No ORDER BY ... LIMIT here: with one, the planner may walk every clock in
+    lead order hoping to meet the due ones early."""
     return (
-        SlaClock.objects.filter(_due(now), lead_id__gt=after)
-        .order_by("lead_id")
-        .values_list("lead_id", flat=True)
-        .distinct()[:limit]
+        SlaClock.objects.filter(_due(now)).order_by().values_list("lead_id", flat=True).distinct()
     )
 
 
@@ -427,17 +425,18 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     warning or breach is recorded, notified and acted on exactly once. Works from the
     database alone, so a missed run is caught up by the next one.
 
-    Set-based: each batch of up to `batch_size` leads costs the same few queries however
-    many of its clocks are due, plus the routing decision of each lead reassigned.
+    Set-based: one read of the due leads, then for each batch of up to `batch_size`
+    leads the same few queries however many of its clocks are due or running, the
+    reassignments included; only a return to marketing is a transition of its own (the
+    lifecycle's reject, one lead at a time).
     """
     result = SweepResult()
-    last_pk = 0
-    while ids := list(due_leads(now, after=last_pk, limit=batch_size)):
-        last_pk = ids[-1]
+    due = sorted(due_leads(now))
+    for start in range(0, len(due), batch_size):
         with transaction.atomic():
             leads = list(
                 Lead.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in=ids)
+                .filter(pk__in=due[start : start + batch_size])
                 .select_related("account", "owner", "product_line", "criteria_set")
                 .order_by("pk")
             )
