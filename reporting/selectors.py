@@ -202,13 +202,13 @@ def _grouped_sets(
         for name, condition in counts.items()
     ]
     for name in durations:
+        # both percentiles from one sort of the values
         d = quote(f"_d_{name}")
         aggregates += [
-            f"PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY {d})",
-            f"PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY {d})",
+            f"PERCENTILE_CONT(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {d})",
             f"COUNT({d})",
         ]
-    names = list(counts) + [f"{n}_{part}" for n in durations for part in ("p50", "p90", "n")]
+    names = list(counts) + [f"{n}_{part}" for n in durations for part in ("p", "n")]
     sets = ", ".join(
         "(" + ", ".join(selected[fields.index(f)] for f in group) + ")" for group in groups
     )
@@ -228,6 +228,9 @@ def _grouped_sets(
         for row in cursor.fetchall():
             keys, mask, values = row[: len(fields)], row[len(fields)], row[len(fields) + 1 :]
             figures = dict(zip(names, values, strict=True))
+            for name in durations:
+                p50, p90 = figures.pop(f"{name}_p") or (None, None)
+                figures.update({f"{name}_p50": p50, f"{name}_p90": p90})
             for k, group in enumerate(groups):
                 if masks[k] == mask:
                     key = tuple(keys[fields.index(f)] for f in group)
@@ -250,45 +253,6 @@ def _percentiles_in_python(qs, group, durations, rows) -> None:
             row[f"{name}_p50"] = stats.percentile(values, 0.5)
             row[f"{name}_p90"] = stats.percentile(values, 0.9)
             row[f"{name}_n"] = len(values)
-
-
-def _pivot(
-    qs: QuerySet,
-    key: str,
-    keys: Iterable[Any],
-    counts: Mapping[str, Q | None],
-    durations: Mapping[str, Measure],
-) -> dict[Any, dict[str, Any]]:
-    """Like _grouped, for a known handful of `keys` and over a queryset that is itself
-    aggregated (one row per lead): every figure for every key, and for all rows (key
-    None), as filtered aggregates of one query. Django runs the per-lead query as a
-    subquery and aggregates over it: a two-level aggregate the ORM cannot group."""
-    postgres = has_percentile_cont(qs.db)
-    keys = [None, *keys]
-    aggregates: dict[str, Any] = {}
-    for i, k in enumerate(keys):
-        where = Q(**{key: k}) if k is not None else Q()
-        for name, condition in counts.items():
-            aggregates[f"{name}_{i}"] = Count("pk", filter=where & (condition or Q()) or None)
-        if postgres:
-            for name, measure in durations.items():
-                seconds = _seconds_sql(measure)
-                aggregates[f"{name}_p50_{i}"] = PercentileCont(0.5, seconds, filter=where or None)
-                aggregates[f"{name}_p90_{i}"] = PercentileCont(0.9, seconds, filter=where or None)
-                aggregates[f"{name}_n_{i}"] = Count(seconds, filter=where or None)
-    values = qs.order_by().aggregate(**aggregates)
-    names = list(counts) + [
-        f"{name}_{part}" for name in durations for part in ("p50", "p90", "n") if postgres
-    ]
-    rows = {k: {name: values[f"{name}_{i}"] for name in names} for i, k in enumerate(keys)}
-    if durations and not postgres:
-        by_key: dict[tuple, dict[str, Any]] = {
-            (k,): row for k, row in rows.items() if k is not None
-        }
-        _percentiles_in_python(qs, (key,), durations, by_key)
-        overall = {(): rows[None]}
-        _percentiles_in_python(qs, (), durations, overall)
-    return rows
 
 
 @dataclass(frozen=True)
@@ -408,8 +372,7 @@ class ReportScope:
         )
 
     def milestones(self) -> QuerySet[Lead]:
-        """Each cohort lead with the first time it reached each stage (aggregate it with
-        `_pivot`)."""
+        """Each cohort lead with the first time it reached each stage."""
         return self.cohort().annotate(
             channel=F("source"),
             entered_at=F(ENTERED_FUNNEL),
@@ -605,7 +568,17 @@ def funnel(scope: ReportScope) -> FunnelReport:
         "still_open": Q(stage__in=[Stage.MQL, Stage.ACCEPTED]),
     }
     durations = {name: measure for name, _, measure in VELOCITY_STEPS}
-    figures = _pivot(scope.milestones(), "channel", Lead.Source.values, counts, durations)
+    by_channel, overall_row = _grouped_sets(
+        scope.milestones(), [("channel",), ()], counts, durations
+    )
+    nothing = {
+        **dict.fromkeys(counts, 0),
+        **{f"{n}_{part}": None for n in durations for part in ("p50", "p90", "n")},
+    }
+    figures = {
+        None: overall_row.get((), nothing),
+        **{s: by_channel.get((s,), nothing) for s in Lead.Source.values},
+    }
 
     engaged: dict[str, dict[str, int]] | None = None
     if scope.covers_unowned:
