@@ -375,6 +375,12 @@ class StageChange(models.Model):
             # the reports: a lead's changes into one stage, in time order (the first MQL
             # row of a cohort lead, "reached SQL after this decision")
             models.Index(fields=["lead", "to_stage", "at"], name="stage_change_lead_to_at"),
+            # the rejection report's latest rejections without a note, newest first
+            models.Index(
+                fields=["-at", "-id"],
+                condition=Q(transition="reject", note=""),
+                name="stage_change_reject_no_note",
+            ),
         ]
 
     def __str__(self) -> str:
