@@ -322,6 +322,7 @@ def route_many(
                 account_id__in=accounts, archived_at__isnull=True, stage__in=ACCOUNT_STAGES
             )
             .select_related("owner")
+            .only("account_id", "first_name", "last_name", "email", "stage", "owner")
             .order_by("-stage_entered_at", "-pk")
         ):
             others.setdefault(other.account_id, []).append(other)

@@ -26,12 +26,15 @@ from django.utils import timezone
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
 from leads.stages import OPEN_STAGES
+from qualification import scoring
 
 from .models import Notification
 
 logger = logging.getLogger(__name__)
 
 TOP_SCORE_LINES = 3
+# what a notification shows of another lead of the account (see new_mql_contexts)
+SHOWN_FIELDS = ("account_id", "first_name", "last_name", "email", "stage", "stage_entered_at")
 OTHER_LEADS_SHOWN = 5
 
 
@@ -98,18 +101,20 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
     """What a rep needs for the first call: why it scored, the latest engagement, the
     account's other open leads, the source campaign, and why it came to them. One read
     of the leads' events and one of their accounts' open leads, however many leads."""
-    from leads.selectors import as_scoring_events
     from leads.services import compute_score
 
     if not entries:
         return []
     leads = [entry.lead for entry in entries]
-    events: dict[int, list[EngagementEvent]] = {}
-    # newest first, as EngagementEvent's ordering (and so scoring) has it
-    for event in EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in leads]).order_by(
-        "lead_id", "-occurred_at", "-pk"
+    # plain values, newest first, as EngagementEvent's ordering (and so scoring) has it:
+    # a hot lead has dozens of events, a batch thousands, model instances cost
+    events: dict[int, list[scoring.Event]] = {}
+    for lead_id, kind, occurred_at, url, content_tag in (
+        EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in leads])
+        .order_by("lead_id", "-occurred_at", "-pk")
+        .values_list("lead_id", "kind", "occurred_at", "url", "content_tag")
     ):
-        events.setdefault(event.lead_id, []).append(event)
+        events.setdefault(lead_id, []).append(scoring.Event(kind, occurred_at, url, content_tag))
     accounts = {lead.account_id for lead in leads if lead.account_id}
     others: dict[int, list[Lead]] = {}
     if accounts:
@@ -127,6 +132,7 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
             )
             .filter(rank__lte=OTHER_LEADS_SHOWN + 1)
             .select_related("owner")
+            .only(*SHOWN_FIELDS, "owner")
             .order_by("account_id", "rank")
         )
         for other in ranked:
@@ -135,7 +141,7 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
     for entry in entries:
         lead = entry.lead
         history = events.get(lead.pk, [])
-        score = compute_score(lead, now, events=as_scoring_events(history))
+        score = compute_score(lead, now, events=history)
         top = sorted(score.lines, key=lambda line: -line.points)[:TOP_SCORE_LINES]
         latest = history[0] if history else None
         shown = [o for o in others.get(lead.account_id, []) if o.pk != lead.pk]
@@ -150,7 +156,9 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
                 ],
                 "fast_lane": lead.fast_lane_reason or lead.account_mql_reason,
                 "latest_engagement": (
-                    f"{latest.get_kind_display()}, {when(latest.occurred_at)}" if latest else ""
+                    f"{EngagementEvent.Kind(latest.kind).label}, {when(latest.occurred_at)}"
+                    if latest
+                    else ""
                 ),
                 "other_open_leads": [
                     f"{other.name} ({other.get_stage_display()}"
