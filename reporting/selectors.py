@@ -1025,17 +1025,14 @@ def rejection_reasons(scope: ReportScope) -> RejectionReport:
     expects_note = Q(reason__system=False) & (
         Q(reason__category=Reason.Category.OTHER) | Q(reason__requires_note=True)
     )
-    by_reason = (
-        rejections.order_by()
-        .values(
-            "reason",
-            "reason__label",
-            "reason__category",
-            "reason__requires_note",
-            "reason__system",
-        )
-        .annotate(n=Count("pk"), without_note=Count("pk", filter=Q(note="")))
+    # one pass over the cohort's rejections: per reason, per reason and channel or rep
+    reason = ("reason", "reason__label", "reason__category", "reason__requires_note")
+    per_reason, per_channel, per_rep = _grouped_sets(
+        rejections,
+        [(*reason, "reason__system"), ("reason", "lead__source"), ("reason", "actor")],
+        {"n": None, "without_note": Q(note="")},
     )
+    by_reason = per_reason.values()
     reasons = sorted(
         (
             ReasonRow(
@@ -1058,14 +1055,8 @@ def rejection_reasons(scope: ReportScope) -> RejectionReport:
     by_category: dict[str, int] = defaultdict(int)
     for r in reasons:
         by_category[r.category] += r.rejections
-    by_channel = {
-        (r["reason"], r["lead__source"]): r["n"]
-        for r in rejections.order_by().values("reason", "lead__source").annotate(n=Count("pk"))
-    }
-    by_rep = {
-        (r["reason"], r["actor"]): r["n"]
-        for r in rejections.order_by().values("reason", "actor").annotate(n=Count("pk"))
-    }
+    by_channel = {key: r["n"] for key, r in per_channel.items()}
+    by_rep = {key: r["n"] for key, r in per_rep.items()}
     names = _names(actor for _, actor in by_rep)
     missing = list(
         rejections.filter(expects_note, note="")
@@ -1126,11 +1117,16 @@ def score_calibration(scope: ReportScope) -> ScoreReport:
     }
     band = Band.of(scope.targets)
     min_mqls = scope.targets.calibration_min_sample
+    # one pass over the cohort's first MQL rows: by fit, by engagement, by criteria version
+    by_fit, by_engagement, by_version = _grouped_sets(
+        first_mqls, [("fit_score",), ("engagement_score",), ("criteria_set",)], counts
+    )
     versions = list(
-        CriteriaSet.objects.filter(pk__in=first_mqls.values("criteria_set")).order_by(
+        CriteriaSet.objects.filter(pk__in=[key[0] for key in by_version]).order_by(
             "product_line__name", "version"
         )
     )
+    grouped = {"fit": by_fit, "engagement": by_engagement}
     dimensions = []
     for name, label, threshold in (
         ("fit", "Fit score", "fit_threshold"),
@@ -1138,7 +1134,7 @@ def score_calibration(scope: ReportScope) -> ScoreReport:
     ):
         rows = [
             stats.ScoreRow(score=key[0], **{c: values[c] for c in counts})
-            for key, values in _grouped(first_mqls, (f"{name}_score",), counts).items()
+            for key, values in grouped[name].items()
             if key[0] is not None
         ]
         rows.sort(key=lambda r: r.score)
