@@ -1453,27 +1453,30 @@ def _snapshot_counts(changes: QuerySet[StageChange]) -> list[tuple]:
     the database from the snapshots' JSON. The ORM cannot unnest a JSON array, so this is
     the one raw query: the stage changes themselves are selected by the ORM (`changes`),
     and only the unnesting differs between PostgreSQL and SQLite."""
-    table = StageChange._meta.db_table
-    pk = StageChange._meta.pk.column
-    ids_sql, params = changes.order_by().values("pk").query.sql_with_params()
+    # the changes' own query (one pass over them) supplies transition and snapshot
+    rows_sql, params = (
+        changes.order_by()
+        .annotate(verdict_transition=F("transition"), verdict_snapshot=F("checklist_snapshot"))
+        .values("verdict_transition", "verdict_snapshot")
+        .query.sql_with_params()
+    )
     connection = connections[changes.db]
     if connection.vendor == "postgresql":
         sql = f"""
-            SELECT (e.value->>'item')::bigint, sc.transition, COUNT(*),
+            SELECT (e.value->>'item')::bigint, sc.verdict_transition, COUNT(*),
                    COUNT(*) FILTER (WHERE e.value->>'answer' = 'unknown'),
                    COUNT(*) FILTER (WHERE e.value->>'answer' = 'not_met')
-            FROM {table} sc
-            CROSS JOIN LATERAL jsonb_array_elements(sc.checklist_snapshot) AS e(value)
-            WHERE sc.{pk} IN ({ids_sql}) AND jsonb_typeof(sc.checklist_snapshot) = 'array'
+            FROM ({rows_sql}) AS sc
+            CROSS JOIN LATERAL jsonb_array_elements(sc.verdict_snapshot) AS e(value)
+            WHERE jsonb_typeof(sc.verdict_snapshot) = 'array'
             GROUP BY 1, 2
         """
     else:
         sql = f"""
-            SELECT json_extract(e.value, '$.item'), sc.transition, COUNT(*),
+            SELECT json_extract(e.value, '$.item'), sc.verdict_transition, COUNT(*),
                    SUM(json_extract(e.value, '$.answer') = 'unknown'),
                    SUM(json_extract(e.value, '$.answer') = 'not_met')
-            FROM {table} sc, json_each(sc.checklist_snapshot) AS e
-            WHERE sc.{pk} IN ({ids_sql})
+            FROM ({rows_sql}) AS sc, json_each(sc.verdict_snapshot) AS e
             GROUP BY 1, 2
         """
     with connection.cursor() as cursor:
