@@ -881,8 +881,15 @@ def rep_calibration(scope: ReportScope) -> CalibrationReport:
         from_stage=Stage.MQL,
         transition__in=["accept", "reject"],
     ).annotate(team=scope.teams.of("lead", "lead__owner"))
-    reached_sql_later = Exists(
-        StageChange.objects.filter(lead=OuterRef("lead"), to_stage=Stage.SQL, at__gt=OuterRef("at"))
+    # reached SQL after this decision: the lead's first SQL came later, or (a later cycle)
+    # a later SQL row exists; only leads that were an SQL before are looked up
+    reached_sql_later = Q(lead__first_sql_at__gt=F("at")) | (
+        Q(lead__first_sql_at__lte=F("at"))
+        & Exists(
+            StageChange.objects.filter(
+                lead=OuterRef("lead"), to_stage=Stage.SQL, at__gt=OuterRef("at")
+            )
+        )
     )
     # one pass over the cohort's decisions: per rep, per rep and reason, and in all
     by_rep, by_reason, overall = _grouped_sets(
@@ -892,7 +899,7 @@ def rep_calibration(scope: ReportScope) -> CalibrationReport:
             "decided": None,
             "accepts": Q(transition="accept"),
             "rejects": Q(transition="reject"),
-            "accepts_sql": Q(transition="accept") & Q(reached_sql_later),
+            "accepts_sql": Q(transition="accept") & reached_sql_later,
             "system_rejections": Q(actor__isnull=True, transition="reject"),
         },
     )
@@ -1222,10 +1229,9 @@ def scorecard(scope: ReportScope) -> Scorecard:
         "accepted": accepted,
         "decided": accepted | _reached(Stage.REJECTED),
     }
-    weeks = {_as_date(k[0]): v for k, v in _grouped(cohort, ("week",), lead_counts).items()}
-    months = {
-        _as_date(k[0]): v["mqls"] for k, v in _grouped(cohort, ("month",), {"mqls": None}).items()
-    }
+    by_week, by_month = _grouped_sets(cohort, [("week",), ("month",)], lead_counts)
+    weeks = {_as_date(k[0]): v for k, v in by_week.items()}
+    months = {_as_date(k[0]): v["mqls"] for k, v in by_month.items()}
     now = scope.now
     met = Q(outcome=SlaClock.Outcome.MET)
     measured = (
