@@ -538,3 +538,16 @@ def test_it_counts_unknown_and_not_met_items_by_verdict(rep, marketing):
     }
     budget = report.items[0].by_verdict["rejected"]
     assert (budget.unknown_share, budget.not_met_share) == (0.5, 0.5)
+
+
+def test_an_accept_counts_as_reaching_sql_only_when_sql_came_after_it(marketing, rep, east):
+    # both leads were an SQL once and came back as MQLs; only one reached SQL again
+    back = [(ENGAGED, 0), (MQL, 1), (ACCEPTED, 2), (SQL, 3), (NURTURE, 4), (MQL, 5), (ACCEPTED, 6)]
+    journey([*back, (SQL, 7)], owner=rep)
+    journey(back, owner=rep)
+
+    report = selectors.rep_calibration(scope_for(marketing))
+
+    (row,) = report.reps
+    # four accepts; SQL followed three of them (both first accepts, one second accept)
+    assert (row.sql_of_accepted.successes, row.sql_of_accepted.n) == (3, 4)
