@@ -26,6 +26,7 @@ import contextlib
 import http.client
 import http.cookies
 import os
+import pickle
 import random
 import re
 import secrets
@@ -33,6 +34,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +42,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+if not __package__:  # run as a script: python bench/load.py restore
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import BENCH_DB, ROOT, p95, section
 
@@ -54,6 +59,7 @@ POOL_PER_REP = 60  # first rows of each rep's queue the rep may act on (snapshot
 REDIS_URL = os.environ.get("BENCH_LOAD_REDIS_URL", "redis://127.0.0.1:6379/10")
 PASSWORD = "handoff-demo"
 LOG_DIR = ROOT / "var" / "load"
+PENDING = LOG_DIR / "restore.pickle"  # what a run changed, until it is put back
 
 LEAD_LINK = re.compile(r'href="/leads/(\d+)/"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -124,6 +130,22 @@ class Snapshot:
     leads: set[int]
     rows: dict[type, dict[int, dict[str, Any]]] = field(default_factory=dict)
     last_login: dict[int, Any] = field(default_factory=dict)
+    sessions: set[str] = field(default_factory=set)
+    subscription_id: int | None = None
+
+    def save(self) -> None:
+        """On disk until restored: a run killed half-way is put back by the next run or
+        by `python bench/load.py restore`."""
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        PENDING.write_bytes(pickle.dumps(self))
+
+
+def restore_pending() -> dict[str, int] | None:
+    if not PENDING.exists():
+        return None
+    snap = pickle.loads(PENDING.read_bytes())
+    print(f"putting back the {len(snap.leads)} leads of an interrupted load run", flush=True)
+    return _restore(snap)
 
 
 def _snapshot(leads: set[int], users: list[Any]) -> Snapshot:
@@ -137,13 +159,14 @@ def _snapshot(leads: set[int], users: list[Any]) -> Snapshot:
     return snap
 
 
-def _restore(snap: Snapshot, session_keys: set[str]) -> dict[str, int]:
+def _restore(snap: Snapshot) -> dict[str, int]:
     """Put the snapshotted leads and their rows back; delete what the run added."""
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.models import Session
     from django.db import connection, transaction
 
     from leads.models import Lead
+    from routing.models import WebhookSubscription
 
     done = {"deleted": 0, "restored": 0}
     with transaction.atomic():
@@ -164,7 +187,10 @@ def _restore(snap: Snapshot, session_keys: set[str]) -> dict[str, int]:
         User = get_user_model()
         for pk, last_login in snap.last_login.items():
             User.objects.filter(pk=pk).update(last_login=last_login)
-        Session.objects.filter(session_key__in=session_keys).delete()
+        Session.objects.filter(session_key__in=snap.sessions).delete()
+        if snap.subscription_id is not None:
+            WebhookSubscription.objects.filter(pk=snap.subscription_id).delete()
+    PENDING.unlink(missing_ok=True)
     return done
 
 
@@ -677,6 +703,10 @@ def measure() -> dict:
         f"load: {REPS} reps and {MANAGERS} managers for {SECONDS:.0f} s, gunicorn and Celery "
         "as in the Procfile, production settings"
     )
+    # a SIGTERM (a timeout, a kill) still runs the finally below: processes stopped, data
+    # put back
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    restore_pending()
     reps, manager = _people()
     pools = _pools(reps)
     snap = _snapshot(set().union(*pools.values()), [*reps, manager])
@@ -691,10 +721,11 @@ def measure() -> dict:
         url=f"http://127.0.0.1:{sink.server_address[1]}/hook",
         event_types=[WebhookSubscription.EventType.STAGE_CHANGED],
     )
+    snap.subscription_id = subscription.pk
+    snap.save()
     procs: dict[str, subprocess.Popen] = {}
     sampler = None
     out: dict[str, Any] = {}
-    sessions: set[str] = set()
     try:
         procs["web"] = _start("web", env)
         procs["worker"] = _start("worker", env)
@@ -703,7 +734,8 @@ def measure() -> dict:
         sampler = RssSampler({name: proc.pid for name, proc in procs.items()})
         sampler.start()
         out = _load(port, reps, pools, {name: proc.pid for name, proc in procs.items()})
-        sessions = out.pop("_sessions")
+        snap.sessions = out.pop("_sessions")
+        snap.save()
         out["webhooks"] = _drain(subscription.pk, sink)
         sampler.stop()
         web, worker = procs["web"].pid, procs["worker"].pid
@@ -734,8 +766,8 @@ def measure() -> dict:
             if _parents().get(pid) in (1, *(p.pid for p in procs.values())):
                 _stop_pid(pid)
         sink.shutdown()
-        subscription.delete()
-        out["cleanup"] = _restore(snap, sessions)
+        print("putting the data back (waits for other writers' locks on these rows)", flush=True)
+        out["cleanup"] = _restore(snap)
     print(
         f"{out.get('requests')} requests, p95 {out.get('p95_ms')} ms, "
         f"errors {out.get('errors')}, RSS {out.get('rss_mb')}",
@@ -749,6 +781,10 @@ def measure() -> dict:
     print("  " + ", ".join(f"{k} {out.get(k)}" for k in keys))
     print(f"  cleanup: {out['cleanup']}, webhooks: {out.get('webhooks')}")
     return out
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
 
 
 def rows(out: dict) -> list[str]:
@@ -770,3 +806,9 @@ def rows(out: dict) -> list[str]:
         f"{rss['celery_all_processes_pss_peak']} MB | target 250 MB | "
         f"{round(max(rss['celery_main_peak'], rss['celery_child_peak']) / 250, 2)} |",
     ]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["restore"]:
+        sys.exit("usage: python bench/load.py restore  (puts back an interrupted run's data)")
+    print(restore_pending() or "nothing to put back")
