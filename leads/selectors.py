@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Case, F, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
@@ -142,7 +143,10 @@ class UrgentFirst:
     def count_up_to(self, limit: int) -> int:
         if connection.vendor != "postgresql":
             return self.leads.order_by()[:limit].count()
-        rows, params = self._per_owner(self.leads.order_by(), ("pk",), limit)
+        per_owner = self._per_owner(self.leads.order_by(), ("pk",), limit)
+        if per_owner is None:
+            return 0
+        rows, params = per_owner
         sql = f"SELECT count(*) FROM (SELECT 1 FROM {rows} LIMIT %s) AS counted"
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, limit])
@@ -165,7 +169,10 @@ class UrgentFirst:
         ordered = self.leads.order_by(*URGENT_FIRST)
         if connection.vendor != "postgresql":
             return list(ordered[start:stop])
-        rows, params = self._per_owner(ordered, ("pk", "sla_due_at"), stop)
+        per_owner = self._per_owner(ordered, ("pk", "sla_due_at"), stop)
+        if per_owner is None:
+            return []
+        rows, params = per_owner
         sql = f"SELECT pk FROM {rows} ORDER BY sla_due_at ASC NULLS LAST, pk ASC LIMIT %s OFFSET %s"
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, stop - start, start])
@@ -175,15 +182,18 @@ class UrgentFirst:
 
     def _per_owner(
         self, leads: QuerySet[Lead], columns: tuple[str, ...], limit: int
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, list[Any]] | None:
         """`leads[:limit]` once per owner, as a FROM clause with `columns`, and its
-        parameters."""
+        parameters; None when the leads can have no rows (a filter that matches nothing)."""
         each = (
             leads.filter(owner_id=RawSQL("owners.owner_id", ()))
             .prefetch_related(None)
             .values_list(*columns)[:limit]
         )
-        sql, params = each.query.sql_with_params()
+        try:
+            sql, params = each.query.sql_with_params()
+        except EmptyResultSet:
+            return None
         names = ", ".join(columns)
         return (
             f"unnest(%s::bigint[]) AS owners(owner_id) CROSS JOIN LATERAL ({sql}) AS l({names})",

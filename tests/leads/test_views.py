@@ -444,6 +444,18 @@ def test_the_team_page_lists_every_members_leads_most_urgent_first_across_pages(
     assert team_page_order(client, "/team/?priority=hot") == [pk for pk in expected if pk in hot]
 
 
+def test_a_filter_the_team_page_cannot_read_says_why_and_lists_nothing(client, team, manager, rep):
+    LeadFactory(stage=Stage.MQL, owner=rep, last_name="Teamlead")
+    login(client, manager)
+
+    response = client.get("/team/?priority=urgentest")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Select a valid choice. urgentest is not one of the available choices." in page
+    assert "Teamlead" not in page and "Your team has no open leads." in page
+
+
 def test_the_team_page_stops_counting_past_a_bound(
     client, team, manager, rep, other_rep, monkeypatch
 ):
