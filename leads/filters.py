@@ -4,15 +4,20 @@ from django.db.models import Q
 
 from qualification.models import ProductLine
 
+from .forms import PlainSelect
 from .models import Lead
 from .stages import Stage
 
 
 class LeadListFilter(django_filters.FilterSet):
-    priority = django_filters.ChoiceFilter(choices=Lead.Priority.choices, empty_label="Any")
-    source = django_filters.ChoiceFilter(choices=Lead.Source.choices, empty_label="Any")
+    priority = django_filters.ChoiceFilter(
+        choices=Lead.Priority.choices, empty_label="Any", widget=PlainSelect
+    )
+    source = django_filters.ChoiceFilter(
+        choices=Lead.Source.choices, empty_label="Any", widget=PlainSelect
+    )
     product_line = django_filters.ModelChoiceFilter(
-        queryset=ProductLine.objects.all(), empty_label="Any"
+        queryset=ProductLine.objects.all(), empty_label="Any", widget=PlainSelect
     )
 
     class Meta:
@@ -22,7 +27,9 @@ class LeadListFilter(django_filters.FilterSet):
 
 class QueueFilter(LeadListFilter):
     stage = django_filters.ChoiceFilter(
-        choices=[(Stage.MQL, "MQL"), (Stage.ACCEPTED, "Accepted")], empty_label="All stages"
+        choices=[(Stage.MQL, "MQL"), (Stage.ACCEPTED, "Accepted")],
+        empty_label="All stages",
+        widget=PlainSelect,
     )
 
     class Meta:
@@ -32,10 +39,13 @@ class QueueFilter(LeadListFilter):
 
 class MarketingLeadFilter(QueueFilter):
     q = django_filters.CharFilter(method="search", label="Search")
-    stage = django_filters.ChoiceFilter(choices=Stage.choices, empty_label="All stages")
+    stage = django_filters.ChoiceFilter(
+        choices=Stage.choices, empty_label="All stages", widget=PlainSelect
+    )
     owner = django_filters.ModelChoiceFilter(
         queryset=get_user_model().objects.filter(owned_leads__isnull=False).distinct(),
         empty_label="Anyone",
+        widget=PlainSelect,
     )
     created_after = django_filters.DateFilter(
         field_name="created_at", lookup_expr="date__gte", label="Created from"

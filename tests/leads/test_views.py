@@ -4,12 +4,14 @@ import datetime as dt
 import re
 
 import pytest
+from django import forms
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leads import services
+from leads.forms import PlainRadioSelect, PlainSelect
 from leads.models import Lead, StageChange
 from leads.stages import Stage
 from leads.tables import BoundedPaginator
@@ -508,3 +510,24 @@ def test_the_team_page_puts_the_most_overdue_lead_first_and_follows_the_clocks(
     late.refresh_from_db()
     first_touch = SlaClock.objects.filter(lead=late, stopped_at__isnull=True).order_by("due_at")
     assert late.sla_due_at == first_touch.first().due_at
+
+
+@pytest.mark.parametrize(
+    ("plain", "django_widget"),
+    [(PlainSelect, forms.Select), (PlainRadioSelect, forms.RadioSelect)],
+)
+@pytest.mark.parametrize(
+    ("value", "attrs", "choices"),
+    [
+        ("", {"id": "id_stage"}, [("", "All stages"), ("mql", "MQL"), ("x", "<b>&</b>")]),
+        ("mql", {"id": "id_s", "class": "c", "required": True, "disabled": False}, [("mql", "M")]),
+        ("b", None, [("Group <1>", [("a", "A"), ("b", "B")]), ("c", "C")]),
+        (3, {"id": "id_n"}, [(1, "one"), (3, "three")]),
+    ],
+)
+def test_the_plain_widgets_write_what_djangos_templates_write(
+    plain, django_widget, value, attrs, choices
+):
+    expected = django_widget(choices=choices).render("field", value, attrs)
+
+    assert plain(choices=choices).render("field", value, attrs) == expected
