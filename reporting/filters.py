@@ -15,7 +15,9 @@ import datetime as dt
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from leads.models import Account, Lead
@@ -115,13 +117,7 @@ class ReportFilter(django_filters.FilterSet):
             if marketing
             else users.filter(Q(team_memberships__team__manager=user) | Q(pk=user.pk)).distinct()
         )
-        campaigns = (
-            self.queryset.exclude(campaign="")
-            .order_by("campaign")
-            .values_list("campaign", flat=True)
-            .distinct()
-        )
-        self.filters["campaign"].extra["choices"] = [(c, c) for c in campaigns]
+        self.filters["campaign"].extra["choices"] = [(c, c) for c in campaigns(self.queryset)]
 
     def in_period(self, queryset, name, value):
         # the period picks the cohort (ReportScope.cohort), not the leads in scope
@@ -129,6 +125,27 @@ class ReportFilter(django_filters.FilterSet):
 
     def of_team(self, queryset, name, value):
         return queryset.filter(Teams.load().leads_of(value.pk))
+
+
+def campaigns(leads: QuerySet[Lead]) -> list[str]:
+    """The distinct campaign names of `leads`, in order. A handful of names among a million
+    leads: instead of reading every lead (DISTINCT), skip from one name to the next along
+    the lead_campaign index (a recursive query, one index probe per name)."""
+    named = leads.exclude(campaign="").order_by("campaign").values("campaign")
+    first_sql, first_params = named[:1].query.sql_with_params()
+    after = named.filter(campaign__gt=RawSQL("names.name", ()))
+    next_sql, next_params = after[:1].query.sql_with_params()
+    sql = f"""
+        WITH RECURSIVE names(name) AS (
+            SELECT ({first_sql})
+            UNION ALL
+            SELECT ({next_sql}) FROM names WHERE names.name IS NOT NULL
+        )
+        SELECT name FROM names WHERE name IS NOT NULL
+    """
+    with connections[leads.db].cursor() as cursor:
+        cursor.execute(sql, (*first_params, *next_params))
+        return [row[0] for row in cursor.fetchall()]
 
 
 def report_filter(request, *, now: dt.datetime | None = None) -> ReportFilter:
