@@ -2,8 +2,9 @@
 
 Every value comes from the environment, like config/settings.py; GUNICORN_CMD_ARGS
 (e.g. `--reload` in `make run`) still overrides them. Sized for the 2-core machine of
-docs/benchmarks.md: two processes, each with a few threads so that one request's wait on
-PostgreSQL does not leave the core idle.
+docs/benchmarks.md: one single-threaded process per core. The pages are CPU-bound
+(PostgreSQL answers in a few ms): under bench/load.py, 4 threads a worker cost about 10%
+more CPU per request than 1 (the GIL passed around) and gave a worse p95.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def _int(name: str, default: int, minimum: int) -> int:
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int('PORT', 8000, 1)}"
 workers = _int("WEB_CONCURRENCY", 2, 1)
-# gthread: a request waiting on the database releases the GIL to its sibling thread
-threads = _int("WEB_THREADS", 4, 1)
+# more than one: gthread workers (worth it only if requests come to wait on I/O)
+threads = _int("WEB_THREADS", 1, 1)
 worker_class = "gthread" if threads > 1 else "sync"
 # A worker is replaced after this many requests (spread by the jitter so both workers do
 # not restart at once): whatever a long-lived process accumulates, its memory is bounded.

@@ -43,13 +43,12 @@ def gunicorn_config(monkeypatch, **environment):
     return WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
 
 
-def test_it_runs_two_threaded_workers_that_are_replaced_after_a_while(monkeypatch):
+def test_it_runs_two_workers_that_are_replaced_after_a_while(monkeypatch):
     cfg = gunicorn_config(monkeypatch)
 
     assert cfg.address == [("127.0.0.1", 8000)]
     assert cfg.workers == 2
-    assert cfg.worker_class_str == "gthread"
-    assert cfg.threads == 4
+    assert cfg.worker_class_str == "sync"
     # a worker is recycled, and the two not at the same moment
     assert cfg.max_requests == 2000
     assert 0 < cfg.max_requests_jitter < cfg.max_requests
@@ -57,12 +56,13 @@ def test_it_runs_two_threaded_workers_that_are_replaced_after_a_while(monkeypatc
 
 def test_it_takes_the_port_and_sizes_from_the_environment(monkeypatch):
     cfg = gunicorn_config(
-        monkeypatch, HOST="0.0.0.0", PORT="9100", WEB_CONCURRENCY="4", WEB_THREADS="1"
+        monkeypatch, HOST="0.0.0.0", PORT="9100", WEB_CONCURRENCY="4", WEB_THREADS="3"
     )
 
     assert cfg.address == [("0.0.0.0", 9100)]
     assert cfg.workers == 4
-    assert cfg.worker_class_str == "sync"  # one thread: the plain worker
+    assert cfg.worker_class_str == "gthread"  # threads come with the threaded worker
+    assert cfg.threads == 3
 
 
 def test_it_lets_gunicorn_cmd_args_override_the_file(monkeypatch):
