@@ -16,8 +16,13 @@ changes is put back afterwards: the leads the reps may act on (their queue's fir
 rows) are snapshotted with their clocks, touches, audit rows and notifications, and
 restored; the subscription, its deliveries and the sessions are deleted.
 
-Latency is measured by the load generator (a thread per simulated person): request to
-full response on loopback. RSS is VmRSS from /proc, sampled every 0.5 s.
+The measured window opens once everyone has signed in (a sign-in hashes a password:
+about a second of CPU each, reported apart). Latency is measured by the load generator
+(a thread per simulated person, a new connection per request as from nginx): request to
+full response on loopback. RSS is VmRSS from /proc, sampled every 0.5 s; the web
+processes' CPU over the window, divided by the requests served, is what a request costs
+whatever else the machine runs. `python bench/load.py restore` puts back the data of a
+run that was killed before it could.
 """
 
 from __future__ import annotations
@@ -797,6 +802,8 @@ def rows(out: dict) -> list[str]:
         f"gunicorn 2 workers: p95 (median {out['median_ms']} ms, {out['requests']:,} requests, "
         f"{out['requests_per_second']}/s) | {out['p95_ms']} ms | target 200 ms | "
         f"{round(out['p95_ms'] / 200, 2)} |",
+        f"| same load: web CPU per request served (machine load average "
+        f"{out['machine_load_average_1min'][0]}) | {out['web_cpu_ms_per_request']} ms | | |",
         f"| same load: errors (and failed sign-ins) | {out['errors']} "
         f"({out['sign_in_failed']}) | target 0 | |",
         f"| same load: peak RSS of a web worker | {rss['web_worker_peak']} MB | target 250 MB "
