@@ -115,13 +115,17 @@ def _make_due(now: dt.datetime) -> dict[str, int]:
 def measure() -> dict:
     """The sweep's cost should follow the due clocks, not the total running."""
     from routing import sla
-    from routing.models import SlaPolicy
+    from routing.models import SlaPolicy, Team
 
     section(f"SLA sweep: {DUE:,} due among N running clocks")
     policy = SlaPolicy.objects.get(priority="standard", active=True)
     now = dt.datetime.now(dt.UTC)
     out: dict[str, dict] = {}
     with transaction.atomic():
+        # This transaction writes thousands of clocks; a writer that routes a lead (team
+        # locked) and then meets one of them would deadlock with the sweep's routing.
+        # Holding the teams from the start makes such a writer wait for the bench instead.
+        list(Team.objects.select_for_update().order_by("pk"))
         _quiet_history(now)
         for total in SIZES:
             _fill(total, now, policy.pk)
