@@ -615,4 +615,9 @@ def create_leads_bulk(
     if failure:
         raise failure[0]
     _reset_sequences(Account, Lead, EngagementEvent, StageChange, Touch, SlaClock)
+    # Fresh planner statistics: without them PostgreSQL still plans for the tables as
+    # they were before the load (a scan of millions of events for one batch's leads).
+    with connection.cursor() as cursor:
+        for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return written

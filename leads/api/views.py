@@ -380,16 +380,17 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
 
     ids = {v["lead"] for v in valid.values() if "lead" in v}
     emails = {v["email"].strip().lower() for v in valid.values() if "email" in v}
-    # only which leads exist here: the service reads and locks them itself
+    # only which leads exist here: the service reads and locks them itself (the stage
+    # too, which django-fsm reads when it builds a lead)
     by_id = {
         lead.pk: lead
-        for lead in Lead.objects.filter(pk__in=ids, archived_at__isnull=True).only("pk")
+        for lead in Lead.objects.filter(pk__in=ids, archived_at__isnull=True).only("pk", "stage")
     }
     by_email = {
         lead.email: lead
         for lead in Lead.objects.filter(
             email__in=emails, archived_at__isnull=True, stage__in=OPEN_STAGES
-        ).only("pk", "email")
+        ).only("pk", "email", "stage")
     }
     external_ids = {v["external_id"].strip() for v in valid.values() if v.get("external_id")}
     known = {
