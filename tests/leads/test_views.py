@@ -446,6 +446,28 @@ def test_the_team_page_lists_every_members_leads_most_urgent_first_across_pages(
     assert team_page_order(client, "/team/?priority=hot") == [pk for pk in expected if pk in hot]
 
 
+def test_the_team_pages_merged_list_reads_each_owners_leads_from_their_index(
+    team, manager, rep, other_rep
+):
+    from leads.selectors import URGENT_FIRST, UrgentFirst, team_owner_ids, visible_leads
+
+    more_leads(30, stage=Stage.MQL, owner=rep)
+    more_leads(30, stage=Stage.ACCEPTED, owner=other_rep)
+    leads = visible_leads(manager).filter(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))
+    merged = UrgentFirst(leads.order_by(*URGENT_FIRST), team_owner_ids(manager))
+    with CaptureQueriesContext(connection) as captured:
+        assert merged.count_up_to(1001) == 60
+        assert len(merged[0:50]) == 50
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in captured.captured_queries[:2]:  # the count, then the page's ids
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "lead_team_by_due" in plan, plan
+
+
 def test_a_filter_the_team_page_cannot_read_says_why_and_lists_nothing(client, team, manager, rep):
     LeadFactory(stage=Stage.MQL, owner=rep, last_name="Teamlead")
     login(client, manager)
