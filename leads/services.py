@@ -17,7 +17,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -552,6 +553,9 @@ def archive(*, lead: Lead, by: Any) -> Lead:
 
 # --- intake: leads and engagement -----------------------------------------------------
 
+# How many of an account's best contacts one round of the account-MQL search reads.
+ACCOUNT_CANDIDATES = 20
+
 # Stages in which scoring may still make a lead an MQL (and its criteria version follows
 # the active one); from MQL on, the version it was qualified under is frozen.
 PRE_MQL_STAGES = (Stage.NEW, Stage.ENGAGED, Stage.NURTURE)
@@ -813,35 +817,54 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     }
     if not over:
         return []
-    # candidates locked in primary-key order (as every batch locks), then the best per
-    # account: highest fit, then engagement
-    candidates = sorted(
-        Lead.objects.select_for_update(of=("self",))
-        .select_related("account", "product_line", "criteria_set")
-        .filter(
-            account_id__in=over,
-            archived_at__isnull=True,
-            stage__in=(Stage.NEW, Stage.ENGAGED),
-            free_mail=False,
-        )
-        .order_by("pk"),
-        key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk),
-    )
+    # The best candidates of each account first (highest fit, then engagement), a few
+    # at a time: a large account may hold thousands of contacts, and the first ones
+    # usually decide. Each round locks its candidates in primary-key order (as every
+    # batch locks) and checks them under the lock.
     chosen: list[Lead] = []
-    for candidate in candidates:
-        criteria, threshold = over.get(candidate.account_id, (None, 0))
-        if criteria is None or candidate.criteria_set_id != criteria.pk:
-            continue
-        if guards._missing_handoff_fields(candidate) or not _must_haves_pass(candidate)[0]:
-            continue
-        candidate.account_mql_reason = (
-            f"Account engagement {totals[candidate.account_id]} reached the account "
-            f"threshold of {threshold}"
+    ranked = Window(
+        RowNumber(),
+        partition_by=[F("account_id")],
+        order_by=[F("fit_score").desc(), F("engagement_score").desc(), F("pk").asc()],
+    )
+    seen = 0
+    while over:
+        ids = (
+            Lead.objects.filter(
+                account_id__in=over,
+                archived_at__isnull=True,
+                stage__in=(Stage.NEW, Stage.ENGAGED),
+                free_mail=False,
+            )
+            .annotate(rank=ranked)
+            .filter(rank__gt=seen, rank__lte=seen + ACCOUNT_CANDIDATES)
+            .values_list("pk", flat=True)
         )
-        if _refusal(candidate, "qualify_mql", None) is not None:
-            continue
-        chosen.append(candidate)
-        del over[candidate.account_id]
+        candidates = sorted(
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("account", "product_line", "criteria_set")
+            .filter(pk__in=list(ids), stage__in=(Stage.NEW, Stage.ENGAGED))
+            .order_by("pk"),
+            key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk),
+        )
+        seen += ACCOUNT_CANDIDATES
+        rest = {lead.account_id for lead in candidates}
+        for candidate in candidates:
+            criteria, threshold = over.get(candidate.account_id, (None, 0))
+            if criteria is None or candidate.criteria_set_id != criteria.pk:
+                continue
+            if guards._missing_handoff_fields(candidate) or not _must_haves_pass(candidate)[0]:
+                continue
+            candidate.account_mql_reason = (
+                f"Account engagement {totals[candidate.account_id]} reached the account "
+                f"threshold of {threshold}"
+            )
+            if _refusal(candidate, "qualify_mql", None) is not None:
+                continue
+            chosen.append(candidate)
+            del over[candidate.account_id]
+        # accounts with no candidate left in this round have none at all
+        over = {account: value for account, value in over.items() if account in rest}
     for lead in chosen:
         lead.updated_at = now
     update_columns(chosen, ["account_mql_reason", "updated_at"])

@@ -109,3 +109,29 @@ def test_an_account_over_its_threshold_gets_one_mql_in_a_batch(criteria, team):
     mqls = Lead.objects.filter(account=first.account, stage=Stage.MQL)
     assert mqls.count() == 1
     assert "Account engagement 25" in mqls.get().account_mql_reason
+
+
+def test_an_account_mql_goes_to_the_best_contact_that_qualifies_past_the_first_few(
+    criteria, team, monkeypatch
+):
+    monkeypatch.setattr(services, "ACCOUNT_CANDIDATES", 2)  # contacts read per round
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    contact = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+    abroad = [  # a better fit on paper, but outside the served region (a must-have)
+        LeadFactory(
+            criteria_set=criteria,
+            stage=Stage.ENGAGED,
+            account=contact.account,
+            country="US",
+            fit_score=90,
+            engagement_score=0,
+        )
+        for _ in range(3)
+    ]
+
+    services.record_events(
+        events=batch([contact], "pricing_page_view") + batch([contact], "content_download")
+    )
+
+    assert Lead.objects.get(pk=contact.pk).stage == Stage.MQL
+    assert not Lead.objects.filter(pk__in=[lead.pk for lead in abroad], stage=Stage.MQL).exists()
