@@ -1,8 +1,6 @@
 """The OpenAPI contract: a valid schema, and the API keeping it when schemathesis throws
 generated requests (valid and invalid) at every operation."""
 
-import datetime as dt
-
 import hypothesis
 import pytest
 import schemathesis
@@ -113,7 +111,6 @@ def _run(operation, mode, *, token, path_parameters=None):
 def test_the_api_keeps_its_contract_under_generated_requests(wsgi_app, world):
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     lead = world["leads"][Stage.ACCEPTED]
-    started = dt.datetime.now()
     ran = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -134,4 +131,3 @@ def test_the_api_keeps_its_contract_under_generated_requests(wsgi_app, world):
             )
             ran += 1
     assert ran >= 6 * 6
-    assert dt.datetime.now() - started < dt.timedelta(seconds=90)
