@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from leads.bulk import update_columns
 from leads.models import Lead, StageChange
 from leads.roles import SALES_MANAGER, SALES_REP, roles_of
 from leads.services import LeadActionRefused
@@ -66,7 +67,7 @@ def _set_owners(items: Sequence[_HandOver]) -> None:
             item.lead.owner = item.owner
             item.lead.updated_at = now
             moved.append(item.lead)
-    sla.write_fields(moved, ["owner", "updated_at"])
+    update_columns(moved, ["owner", "updated_at"])
 
 
 def _hand_over(

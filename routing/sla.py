@@ -22,10 +22,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from leads.bulk import update_columns
 from leads.models import Lead, StageChange, Touch
 from leads.stages import Stage
 
@@ -47,43 +48,6 @@ OWNER_CLOCKS = {Stage.MQL: ClockKind.DECISION, Stage.ACCEPTED: ClockKind.FIRST_T
 SLA_REASON = "no-response-within-sla"
 # leads per transaction of the sweep: 1,000 due clocks are one batch
 BATCH_SIZE = 1000
-
-
-def write_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Save `fields` of `objs` (rows of one model, each with its own values) in one query.
-
-    On PostgreSQL one UPDATE ... FROM (VALUES ...): Django's bulk_update builds a CASE
-    per field and row, which costs seconds for the sweep's thousand rows. Elsewhere
-    (SQLite, the quick start, with few rows) bulk_update."""
-    if not objs:
-        return
-    model = type(objs[0])
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields)
-        return
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    quote = connection.ops.quote_name
-    # VALUES rows carry no column types: each placeholder is cast to its column's
-    row = "(%s::{}, {})".format(
-        meta.pk.db_type(connection),
-        ", ".join(f"%s::{column.db_type(connection)}" for column in columns),
-    )
-    params: list[Any] = []
-    for obj in objs:
-        params.append(obj.pk)
-        params += [
-            column.get_db_prep_save(getattr(obj, column.attname), connection) for column in columns
-        ]
-    names = ", ".join(f"v{i}" for i in range(len(columns)))
-    assignments = ", ".join(f"{quote(column.column)} = v.v{i}" for i, column in enumerate(columns))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {assignments} "
-            f"FROM (VALUES {', '.join([row] * len(objs))}) AS v(pk, {names}) "
-            f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = v.pk",
-            params,
-        )
 
 
 # --- policies and clocks ----------------------------------------------------------------
@@ -250,7 +214,7 @@ def stop_clocks_many(
         else:
             clock.outcome = SlaClock.Outcome.MET
     if clocks:
-        write_fields(clocks, ["stopped_at", "stopped_by", "business_time", "outcome"])
+        update_columns(clocks, ["stopped_at", "stopped_by", "business_time", "outcome"])
         sync_due_many([by_pk[pk] for pk in {clock.lead_id for clock in clocks}])
     return clocks
 
