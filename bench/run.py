@@ -93,6 +93,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"BENCH_ONLY: unknown {', '.join(sorted(unknown))}; known: {BENCHMARKS}")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["seed"] = prepare()  # first: it creates the database when there is none
     server = connection.cursor().connection.info.server_version
     results.update(
         {
@@ -102,7 +103,6 @@ def main() -> None:
             "leads": LEADS,
         }
     )
-    results["seed"] = prepare()
     results["leads_in_database"] = Lead.objects.count()
     for name in BENCHMARKS:
         module_path = ROOT / "bench" / f"{name}.py"
