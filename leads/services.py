@@ -29,6 +29,7 @@ from qualification.selectors import (
     active_criteria_for,
     checklist_states,
     fast_lane_labels,
+    forget_checklist,
     rules_for,
 )
 
@@ -529,6 +530,7 @@ def answer_checklist(
         )
     if not lead.is_open:
         raise LeadActionRefused("closed", "This lead is closed; its checklist is final.")
+    forget_checklist(lead)
     return ChecklistAnswer.objects.create(
         lead=lead,
         item=item,

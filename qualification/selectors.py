@@ -27,8 +27,22 @@ class ChecklistRow:
 
 
 def checklist_state(lead: Lead) -> list[ChecklistRow]:
-    """The lead's checklist under its criteria version: the latest answer per item."""
-    return checklist_states([lead])[lead.pk]
+    """The lead's checklist under its criteria version: the latest answer per item.
+
+    Kept on the lead object for the rest of its life (a page asks several times: the
+    checklist, what is missing, each guard), for as long as its criteria version is the
+    same; `forget_checklist` drops it when an answer is recorded."""
+    kept = lead.__dict__.get(_KEPT)
+    if kept is None or kept[0] != lead.criteria_set_id:
+        kept = lead.__dict__[_KEPT] = (lead.criteria_set_id, checklist_states([lead])[lead.pk])
+    return kept[1]
+
+
+def forget_checklist(lead: Lead) -> None:
+    lead.__dict__.pop(_KEPT, None)
+
+
+_KEPT = "_checklist_state"
 
 
 def checklist_states(leads: Iterable[Lead]) -> dict[int, list[ChecklistRow]]:

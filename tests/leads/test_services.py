@@ -11,6 +11,7 @@ from leads.models import Lead, StageChange
 from leads.services import LeadActionRefused
 from leads.stages import Stage
 from qualification.models import ChecklistAnswer, Reason
+from qualification.selectors import checklist_state
 from tests.factories import (
     CriteriaSetFactory,
     LeadFactory,
@@ -223,6 +224,19 @@ def test_the_latest_checklist_answer_counts_and_history_stays(rep):
 
     assert error.message == "Checklist item 'Timeline under 6 months' is not confirmed (not met)."
     assert ChecklistAnswer.objects.filter(lead=lead, item=item).count() == 2
+
+
+def test_the_same_lead_shows_an_answer_at_once_in_its_checklist_and_its_actions(rep):
+    criteria = active_criteria_with_checklist(("Budget owner identified", True))
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep, criteria_set=criteria)
+    item = criteria.checklist_items.get()
+    assert "qualify_sql" in dict(services.blocked_transitions(lead, rep))  # read once
+
+    services.answer_checklist(lead=lead, by=rep, item=item, answer="confirmed")
+
+    assert [row.answer for row in checklist_state(lead)] == ["confirmed"]
+    assert "qualify_sql" not in dict(services.blocked_transitions(lead, rep))
+    assert "qualify_sql" in services.available_transitions(lead, rep)
 
 
 def test_qualify_sql_needs_a_next_step(rep):
