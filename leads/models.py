@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -40,6 +40,14 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# A rep's queue shows hot leads first, then standard, then the rest.
+QUEUE_PRIORITY_RANK = Case(
+    When(priority="hot", then=Value(0)),
+    When(priority="standard", then=Value(1)),
+    default=Value(2),
+)
 
 
 class Lead(ConcurrentTransitionMixin, models.Model):
@@ -155,9 +163,13 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
-            # a rep's queue (leads.selectors.lead_queue_for) reads only this small slice
+            # a rep's queue (leads.selectors.lead_queue_for) reads only this small slice,
+            # in the queue's own order: its first page is the index's first entries
             models.Index(
-                fields=["owner", "stage_entered_at"],
+                F("owner"),
+                QUEUE_PRIORITY_RANK,
+                F("stage_entered_at"),
+                F("id"),
                 condition=Q(stage__in=("mql", "accepted"), archived_at__isnull=True),
                 name="lead_queue",
             ),

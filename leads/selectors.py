@@ -9,12 +9,12 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
 
 from qualification import scoring
 
-from .models import EngagementEvent, Lead, StageChange, Touch
+from .models import QUEUE_PRIORITY_RANK, EngagementEvent, Lead, StageChange, Touch
 from .stages import Stage
 
 
@@ -103,18 +103,13 @@ def with_list_relations(leads: QuerySet[Lead]) -> QuerySet[Lead]:
 
 def lead_queue_for(user: Any) -> QuerySet[Lead]:
     """A rep's queue: own MQLs to decide and accepted leads to work, hot ones first."""
-    priority_rank = Case(
-        When(priority=Lead.Priority.HOT, then=Value(0)),
-        When(priority=Lead.Priority.STANDARD, then=Value(1)),
-        default=Value(2),
-    )
     return (
         with_list_relations(
             Lead.objects.filter(
                 owner=user, archived_at__isnull=True, stage__in=(Stage.MQL, Stage.ACCEPTED)
             )
         )
-        .annotate(priority_rank=priority_rank)
+        .annotate(priority_rank=QUEUE_PRIORITY_RANK)
         .order_by("priority_rank", "stage_entered_at", "pk")
     )
 
