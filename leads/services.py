@@ -37,7 +37,7 @@ from . import guards
 from .bulk import update_columns
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
-from .selectors import as_scoring_events, lead_facts, scoring_events
+from .selectors import as_scoring_events, lead_facts, scoring_events, scoring_events_of
 from .stages import OPEN_STAGES, Stage
 
 
@@ -697,21 +697,6 @@ def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
     return scoring.must_haves_pass(lead_facts(lead), rules_for(lead.criteria_set))
 
 
-def _histories(leads: list[Lead]) -> dict[int, list[scoring.Event]]:
-    """The leads' engagement events for scoring, newest first, in one query."""
-    history: dict[int, list[scoring.Event]] = {lead.pk: [] for lead in leads}
-    rows = (
-        EngagementEvent.objects.filter(lead_id__in=list(history))
-        .order_by("-occurred_at", "-pk")
-        .values_list("lead_id", "kind", "occurred_at", "url", "content_tag")
-    )
-    for lead_id, kind, occurred_at, url, content_tag in rows:
-        history[lead_id].append(
-            scoring.Event(kind=kind, occurred_at=occurred_at, url=url, content_tag=content_tag)
-        )
-    return history
-
-
 def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) -> dict[int, Lead]:
     """The automatic part of the lifecycle for locked leads that were just ingested or
     got events (`kinds`: the kinds of their new events): follow the active criteria
@@ -723,7 +708,7 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
     kind of move, however many leads. Returns the leads that may have moved, by id.
     """
     open_leads = [lead for lead in leads if lead.is_open]
-    history = _histories(open_leads)
+    history = scoring_events_of(open_leads)
     for lead in open_leads:
         lead.criteria_set = _current_criteria(lead)
         result = compute_score(lead, now, events=history[lead.pk])

@@ -26,7 +26,6 @@ from django.utils import timezone
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
 from leads.stages import OPEN_STAGES
-from qualification import scoring
 
 from .models import Notification
 
@@ -101,20 +100,13 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
     """What a rep needs for the first call: why it scored, the latest engagement, the
     account's other open leads, the source campaign, and why it came to them. One read
     of the leads' events and one of their accounts' open leads, however many leads."""
+    from leads.selectors import scoring_events_of
     from leads.services import compute_score
 
     if not entries:
         return []
     leads = [entry.lead for entry in entries]
-    # plain values, newest first, as EngagementEvent's ordering (and so scoring) has it:
-    # a hot lead has dozens of events, a batch thousands, model instances cost
-    events: dict[int, list[scoring.Event]] = {}
-    for lead_id, kind, occurred_at, url, content_tag in (
-        EngagementEvent.objects.filter(lead_id__in=[lead.pk for lead in leads])
-        .order_by("lead_id", "-occurred_at", "-pk")
-        .values_list("lead_id", "kind", "occurred_at", "url", "content_tag")
-    ):
-        events.setdefault(lead_id, []).append(scoring.Event(kind, occurred_at, url, content_tag))
+    events = scoring_events_of(leads)
     accounts = {lead.account_id for lead in leads if lead.account_id}
     others: dict[int, list[Lead]] = {}
     if accounts:
