@@ -30,3 +30,26 @@ def test_the_demo_fills_every_stage_with_a_history_that_replays():
     # the reps have work today
     assert Lead.objects.filter(stage=Stage.MQL, owner__username="rep").exists()
     assert Lead.objects.filter(stage=Stage.ACCEPTED, owner__username="rep").exists()
+
+
+def test_a_demo_load_stopped_half_way_leaves_nothing_so_the_next_run_loads_it(monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from leads import demo
+
+    real = demo.create_leads
+
+    def stopped(**kwargs):
+        real(**{**kwargs, "count": 12})  # some leads written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "create_leads", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo", "--force", "--if-empty", "--leads", "40", verbosity=0)
+    assert not get_user_model().objects.exists()
+    assert not Lead.objects.exists()
+
+    monkeypatch.setattr(demo, "create_leads", real)
+    call_command("seed_demo", "--force", "--if-empty", "--leads", "40", verbosity=0)
+    assert get_user_model().objects.filter(username="rep").exists()
+    assert Lead.objects.count() == 40 + 5

@@ -49,6 +49,17 @@ class Command(BaseCommand):
             self.stdout.write("Database already has users; demo data not loaded.")
             return
         started = time.monotonic()
+        if leads > bulk_demo.BULK_THRESHOLD:
+            # bulk: batches are committed by a writer thread of their own as they go
+            self._seed(leads=leads, months=months, started=started)
+            return
+        # All or nothing: a run stopped half-way (Ctrl-C during the first `make run`)
+        # leaves an empty database, which the next `--if-empty` run fills, not a demo
+        # with users and half its leads.
+        with transaction.atomic():
+            self._seed(leads=leads, months=months, started=started)
+
+    def _seed(self, *, leads: int, months: int, started: float) -> None:
         with transaction.atomic():
             users = demo.create_users()
             if not CriteriaSet.objects.exists():
