@@ -212,6 +212,13 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     def is_open(self) -> bool:
         return self.stage in OPEN_STAGES and self.archived_at is None
 
+    @property
+    def state_fields(self) -> tuple[FSMField, ...]:
+        # django-fsm's ConcurrentTransitionMixin finds the state fields by testing every
+        # field of the model, for every lead built (it remembers their loaded values);
+        # the lead has one, and an event batch builds thousands of leads.
+        return (self._meta.get_field("stage"),)
+
     def delete(self, *args, **kwargs):
         if self.stage_changes.exists():
             raise ValidationError("A lead with history cannot be deleted; archive it instead.")

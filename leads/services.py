@@ -765,6 +765,39 @@ def _qualify(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     return ready
 
 
+# What the account-MQL search reads of a contact before choosing it: its ranking, the
+# handoff fields and the facts the must-have fit rules look at (lead_facts).
+_CANDIDATE_FIELDS = (
+    "account_id",
+    "product_line_id",
+    "criteria_set_id",
+    "stage",
+    "fit_score",
+    "engagement_score",
+    "free_mail",
+    "source",
+    *sorted(CriteriaSet.HANDOFF_FIELDS.keys() - {"account", "product_line"}),
+    "account__industry",
+    "account__segment",
+    "account__employee_count",
+    "account__country",
+    "account__region",
+    "account__domain",
+    "product_line__code",
+)
+
+
+def _could_be_account_mql(lead: Lead, over: dict[int, tuple[CriteriaSet, int]]) -> bool:
+    """The contact is measured against its account's criteria version, has the handoff
+    fields and passes the must-have fit rules (its stage and guards are checked when it
+    is chosen, under the lock)."""
+    criteria = over.get(lead.account_id, (None, 0))[0]
+    if criteria is None or lead.criteria_set_id != criteria.pk:
+        return False
+    lead.criteria_set = criteria
+    return not guards._missing_handoff_fields(lead) and _must_haves_pass(lead)[0]
+
+
 def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     """When an account's summed engagement crosses its criteria set's account threshold,
     its best-fit contact with a complete record becomes the MQL: buying groups that never
@@ -806,8 +839,9 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
         return []
     # The best candidates of each account first (highest fit, then engagement), a few
     # at a time: a large account may hold thousands of contacts, and the first ones
-    # usually decide. Each round locks its candidates in primary-key order (as every
-    # batch locks) and checks them under the lock.
+    # usually decide. A round reads only what the checks look at (most contacts fail
+    # them, e.g. outside the served countries); then each account's best contact that
+    # passes is locked (in primary-key order, as every batch locks) and checked again.
     chosen: list[Lead] = []
     ranked = Window(
         RowNumber(),
@@ -816,40 +850,47 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     )
     seen = 0
     while over:
-        ids = (
+        contacts = list(
             Lead.objects.filter(
                 account_id__in=over,
                 archived_at__isnull=True,
                 stage__in=(Stage.NEW, Stage.ENGAGED),
                 free_mail=False,
             )
+            .select_related("account", "product_line")
+            .only(*_CANDIDATE_FIELDS)
             .annotate(rank=ranked)
             .filter(rank__gt=seen, rank__lte=seen + ACCOUNT_CANDIDATES)
-            .values_list("pk", flat=True)
-        )
-        candidates = sorted(
-            Lead.objects.select_for_update(of=("self",))
-            .select_related("account", "product_line", "criteria_set")
-            .filter(pk__in=list(ids), stage__in=(Stage.NEW, Stage.ENGAGED))
-            .order_by("pk"),
-            key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk),
         )
         seen += ACCOUNT_CANDIDATES
-        rest = {lead.account_id for lead in candidates}
-        for candidate in candidates:
-            criteria, threshold = over.get(candidate.account_id, (None, 0))
-            if criteria is None or candidate.criteria_set_id != criteria.pk:
-                continue
-            if guards._missing_handoff_fields(candidate) or not _must_haves_pass(candidate)[0]:
-                continue
-            candidate.account_mql_reason = (
-                f"Account engagement {totals[candidate.account_id]} reached the account "
-                f"threshold of {threshold}"
+        rest = {lead.account_id for lead in contacts}
+        # each account's passing contacts, best first; the best one is locked and
+        # checked again, the next one only if the best changed meanwhile
+        queues: dict[int, list[int]] = {}
+        for lead in sorted(contacts, key=lambda lead: lead.rank):
+            if _could_be_account_mql(lead, over):
+                queues.setdefault(lead.account_id, []).append(lead.pk)
+        while queues:
+            locked = Lead.objects.select_for_update(of=("self",)).select_related(
+                "account", "product_line", "criteria_set"
             )
-            if _refusal(candidate, "qualify_mql", None) is not None:
-                continue
-            chosen.append(candidate)
-            del over[candidate.account_id]
+            for candidate in locked.filter(
+                pk__in=[pks.pop(0) for pks in queues.values()],
+                stage__in=(Stage.NEW, Stage.ENGAGED),
+            ).order_by("pk"):
+                if not _could_be_account_mql(candidate, over):
+                    continue
+                threshold = over[candidate.account_id][1]
+                candidate.account_mql_reason = (
+                    f"Account engagement {totals[candidate.account_id]} reached the account "
+                    f"threshold of {threshold}"
+                )
+                if _refusal(candidate, "qualify_mql", None) is not None:
+                    continue
+                chosen.append(candidate)
+                del over[candidate.account_id]
+                del queues[candidate.account_id]
+            queues = {account: pks for account, pks in queues.items() if pks}
         # accounts with no candidate left in this round have none at all
         over = {account: value for account, value in over.items() if account in rest}
     for lead in chosen:
