@@ -22,6 +22,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
+from django.utils.html import escape
 
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
@@ -35,6 +36,9 @@ TOP_SCORE_LINES = 3
 # what a notification shows of another lead of the account (see new_mql_contexts)
 SHOWN_FIELDS = ("account_id", "first_name", "last_name", "email", "stage", "stage_entered_at")
 OTHER_LEADS_SHOWN = 5
+# stands for the recipient's name in a text rendered once for several recipients (no
+# stored text can hold a NUL character, so it cannot be mistaken for one)
+RECIPIENT = "\x00recipient\x00"
 
 
 @dataclass(frozen=True)
@@ -180,13 +184,34 @@ def render(kind: str, context: dict[str, Any], templates: dict | None = None) ->
     return subject[:200], body
 
 
+def _names_plainly(title: str, body: str, name: str, named: str) -> bool:
+    """Whether the text rendered once with RECIPIENT for the name (`title`, `body`),
+    with `name` put in (`named`), reads as rendering it with the name would: not if the
+    name would be escaped, or went through a filter (a NUL is left), or stands in the
+    subject (squeezed and cut at 200 characters) or at either end of the body (stripped).
+    Else the caller renders the text for this recipient."""
+    return (
+        escape(name) == name
+        and "\x00" not in named
+        and RECIPIENT not in title
+        and not body.startswith(RECIPIENT)
+        and not body.rstrip("\n").endswith(RECIPIENT)
+    )
+
+
 def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> list[Notification]:
     """Write the notifications (one query for any number) and queue their e-mails after
-    commit. Duplicate (recipient, kind, lead) messages in one call are sent once."""
+    commit. Duplicate (recipient, kind, lead) messages in one call are sent once.
+
+    Messages that share one context object (a breach told to the owner and the manager)
+    are rendered once, with RECIPIENT for the name, which each copy then replaces."""
     at = at or timezone.now()
     rows: list[Notification] = []
     seen: set[tuple[int, str, int | None]] = set()
     templates: dict[str, Any] = {}
+    # (kind, id of the shared context) -> (the context, kept alive so that its id is not
+    # reused, and its title and body with RECIPIENT for the name)
+    shared: dict[tuple[str, int], tuple[dict[str, Any], str, str]] = {}
     for message in messages:
         if message.recipient is None:
             continue
@@ -194,8 +219,19 @@ def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> lis
         if key in seen:
             continue
         seen.add(key)
-        context = {**message.context, "recipient_name": person(message.recipient)}
-        title, body = render(message.kind, context, templates)
+        name = person(message.recipient)
+        context = {**message.context, "recipient_name": name}
+        once = (message.kind, id(message.context))
+        if once not in shared:
+            title, body = render(
+                message.kind, {**message.context, "recipient_name": RECIPIENT}, templates
+            )
+            shared[once] = (message.context, title, body)
+        _, shared_title, shared_body = shared[once]
+        title = shared_title.replace(RECIPIENT, name)
+        body = shared_body.replace(RECIPIENT, name)
+        if not _names_plainly(shared_title, shared_body, name, body):
+            title, body = render(message.kind, context, templates)
         rows.append(
             Notification(
                 recipient=message.recipient,

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from leads.bulk import update_columns
@@ -48,6 +48,8 @@ OWNER_CLOCKS = {Stage.MQL: ClockKind.DECISION, Stage.ACCEPTED: ClockKind.FIRST_T
 SLA_REASON = "no-response-within-sla"
 # leads per transaction of the sweep: 1,000 due clocks are one batch
 BATCH_SIZE = 1000
+# due clocks read at a time (of each part: breaches, warnings), claimed in batches
+READ_SIZE = 5000
 
 
 # --- policies and clocks ----------------------------------------------------------------
@@ -98,9 +100,12 @@ class ClockStart:
     policy: SlaPolicy | None = None  # None: the lead's policy (policy_for)
 
 
-def start_clocks(*, starts: Sequence[ClockStart], at: dt.datetime) -> list[SlaClock | None]:
+def start_clocks(
+    *, starts: Sequence[ClockStart], at: dt.datetime, sync: bool = True
+) -> list[SlaClock | None]:
     """Start clocks (None for each one no policy sets a target for), in one insert, and
-    keep the leads' sla_due_at in step. The caller holds the leads' locks."""
+    keep the leads' sla_due_at in step (unless `sync` is False: the caller does, once
+    for several changes). The caller holds the leads' locks."""
     missing = [start.lead for start in starts if start.policy is None]
     found = policies_for(missing) if missing else {}
     clocks: list[SlaClock | None] = []
@@ -129,7 +134,8 @@ def start_clocks(*, starts: Sequence[ClockStart], at: dt.datetime) -> list[SlaCl
     created = [clock for clock in clocks if clock is not None]
     if created:
         SlaClock.objects.bulk_create(created)
-        sync_due_many([clock.lead for clock in created])
+        if sync:
+            sync_due_many([clock.lead for clock in created])
     return clocks
 
 
@@ -183,10 +189,12 @@ def stop_clocks_many(
     stopped_by: str,
     kinds: Mapping[int, Collection[str]] | Collection[str] | None = None,
     handed_over: bool = False,
+    sync: bool = True,
 ) -> list[SlaClock]:
     """Stop the leads' running clocks (of `kinds`: the same for every lead, or per lead
     pk), recording met or breached and the business time taken, in one read and one
-    write. The caller holds the leads' locks."""
+    write; then the leads' sla_due_at (unless `sync` is False: the caller does, once for
+    several changes). The caller holds the leads' locks."""
     by_pk = {lead.pk: lead for lead in leads}
     if not by_pk:
         return []
@@ -215,7 +223,8 @@ def stop_clocks_many(
             clock.outcome = SlaClock.Outcome.MET
     if clocks:
         update_columns(clocks, ["stopped_at", "stopped_by", "business_time", "outcome"])
-        sync_due_many([by_pk[pk] for pk in {clock.lead_id for clock in clocks}])
+        if sync:
+            sync_due_many([by_pk[pk] for pk in {clock.lead_id for clock in clocks}])
     return clocks
 
 
@@ -237,16 +246,19 @@ def restart_owner_clocks_many(*, leads: Sequence[Lead], at: dt.datetime) -> dict
     """After a change of owner: the new owner gets a full target on the clock that
     measures them personally (decision in mql; first touch in accepted, unless the first
     touch already happened). Qualification and disposition clocks run on. Returns the
-    clocks started, by lead pk."""
+    clocks started, by lead pk. The leads' sla_due_at is brought in step once, after
+    both."""
     kinds = {lead.pk: OWNER_CLOCKS[lead.stage] for lead in leads if lead.stage in OWNER_CLOCKS}
     if not kinds:
         return {}
+    moved = [lead for lead in leads if lead.pk in kinds]
     stopped = stop_clocks_many(
-        leads=[lead for lead in leads if lead.pk in kinds],
+        leads=moved,
         at=at,
         stopped_by="reassigned",
         kinds={pk: [kind] for pk, kind in kinds.items()},
         handed_over=True,
+        sync=False,
     )
     was_running = {clock.lead_id for clock in stopped}
     starts = [
@@ -256,7 +268,8 @@ def restart_owner_clocks_many(*, leads: Sequence[Lead], at: dt.datetime) -> dict
         and lead.owner_id is not None
         and (kinds[lead.pk] != ClockKind.FIRST_TOUCH or lead.pk in was_running)
     ]
-    started = start_clocks(starts=starts, at=at)
+    started = start_clocks(starts=starts, at=at, sync=False)
+    sync_due_many(moved)
     return {start.lead.pk: clock for start, clock in zip(starts, started, strict=True) if clock}
 
 
@@ -369,13 +382,23 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
-def due_leads(now: dt.datetime) -> QuerySet:
-    """The pks of the leads with a clock to warn or breach at `now`, read through the
-    partial indexes on running clocks: the cost follows the due clocks, not the running
-    ones. No ORDER BY ... LIMIT here: with one, the planner may walk every clock in
-    lead order hoping to meet the due ones early."""
-    return (
-        SlaClock.objects.filter(_due(now)).order_by().values_list("lead_id", flat=True).distinct()
+def due_leads(now: dt.datetime, *, limit: int = READ_SIZE, skip: Collection[int] = ()) -> QuerySet:
+    """(lead pk, "breach" or "warning") of the first `limit` clocks to breach and the first
+    `limit` to warn at `now` (leads in `skip` left out), each part read in the order of
+    its partial index on running clocks: the planner walks the index from its start and
+    stops at `limit` or at the first clock not yet due, so the cost follows the due
+    clocks, not the running or stopped ones. (Without the order and limit, the planner
+    takes "running" and "due by now" for independent: with a million running clocks and
+    as many stopped ones, all of those due in the past, it expects a third of the table
+    to match and reads all of it.)"""
+    running = SlaClock.objects.filter(stopped_at__isnull=True)
+    if skip:
+        running = running.exclude(lead_id__in=list(skip))
+    breaches = running.filter(breached_at__isnull=True, due_at__lte=now).order_by("due_at")
+    warnings = running.filter(warned_at__isnull=True, warn_at__lte=now).order_by("warn_at")
+    return (breaches.annotate(part=Value("breach")).values_list("lead_id", "part")[:limit]).union(
+        warnings.annotate(part=Value("warning")).values_list("lead_id", "part")[:limit],
+        all=True,
     )
 
 
@@ -389,23 +412,35 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     warning or breach is recorded, notified and acted on exactly once. Works from the
     database alone, so a missed run is caught up by the next one.
 
-    Set-based: one read of the due leads, then for each batch of up to `batch_size`
-    leads the same few queries however many of its clocks are due or running, the
+    Set-based: the most overdue clocks' leads are read (due_leads, READ_SIZE at a time
+    and again only while there may be more) and claimed `batch_size` at a time; each
+    batch costs the same few queries however many of its clocks are due or running, the
     reassignments included; only a return to marketing is a transition of its own (the
     lifecycle's reject, one lead at a time).
     """
     result = SweepResult()
-    due = sorted(due_leads(now))
-    for start in range(0, len(due), batch_size):
-        with transaction.atomic():
-            leads = list(
-                Lead.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in=due[start : start + batch_size])
-                .select_related("account", "owner", "product_line", "criteria_set")
-                .order_by("pk")
-            )
-            if leads:
-                _sweep_batch(leads, now, result)
+    seen: set[int] = set()  # claimed, or held by another worker: not read again
+    skipped: set[int] = set()  # held by another worker
+    while True:
+        read = list(due_leads(now, limit=READ_SIZE, skip=skipped))
+        due = sorted({lead_id for lead_id, _ in read} - seen)
+        seen.update(due)
+        for start in range(0, len(due), batch_size):
+            wanted = due[start : start + batch_size]
+            with transaction.atomic():
+                leads = list(
+                    Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(pk__in=wanted)
+                    .select_related("account", "owner", "product_line", "criteria_set")
+                    .order_by("pk")
+                )
+                if leads:
+                    _sweep_batch(leads, now, result)
+            skipped.update(set(wanted) - {lead.pk for lead in leads})
+        # a part cut at the limit may have more behind it; a claimed lead's due clocks
+        # are all handled, so a read that brings no new lead is the last
+        if not due or max(Counter(part for _, part in read).values()) < READ_SIZE:
+            break
     _return_follow_ups(now, result, batch_size)
     return result
 

@@ -19,6 +19,7 @@ from tests.factories import (
     RoutingRuleFactory,
     SlaPolicyFactory,
     TeamFactory,
+    UserFactory,
     industrial_criteria,
 )
 from tests.routing.conftest import MONDAY_10, make_mql
@@ -153,3 +154,47 @@ def test_a_user_without_an_address_gets_the_in_app_notification_only(team, rep, 
 
     assert send_notification_email(told.pk) is False
     assert mailoutbox == []
+
+
+@pytest.mark.parametrize("kind", list(Notification.Kind))
+def test_a_text_told_to_several_people_reads_as_if_written_for_each(kind):
+    """A breach told to the owner and the manager is rendered once and addressed to each:
+    every kind of text must read exactly as rendered for the one recipient, names with
+    quotes, ampersands or odd spaces included."""
+    from routing import notifications
+
+    lead = LeadFactory(first_name="Zoë", last_name="O'Neil & Sons", title="  Buyer  ")
+    context = {
+        **notifications.lead_context(lead),
+        "headline": "A lead was reassigned to you.",
+        "explanation": ["One", "Two"],
+        "note": "Call first",
+        "by_name": "Mia Moe",
+        "due": "Mon 02 Mar 2026, 14:00 CET",
+        "clock": "Decision",
+        "owner_name": "Rob Rep",
+        "policy": "Standard",
+        "started": "Mon 02 Mar 2026, 10:00 CET",
+        "action": "Reassigned to Ann Lee.",
+        "rejected_by": "Rob Rep",
+        "reason": "Bad fit",
+        "score_lines": ["Target industry: +20"],
+        "fit_score": 60,
+        "engagement_score": 45,
+    }
+    people = [
+        UserFactory(first_name="Ann", last_name="Lee"),
+        UserFactory(first_name="Bob", last_name="O'Brien & Co"),
+        UserFactory(first_name="  Cy", last_name="<Di>  "),
+        UserFactory(first_name="", last_name="", username="plain"),
+    ]
+
+    told = notifications.notify(
+        [notifications.Message(person, kind, lead, context) for person in people]
+    )
+
+    assert len(told) == len(people)
+    for row, person in zip(told, people, strict=True):
+        named = {**context, "recipient_name": notifications.person(person)}
+        assert (row.title, row.body) == notifications.render(kind, named)
+        assert row.context == named

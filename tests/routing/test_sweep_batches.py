@@ -176,3 +176,24 @@ def test_a_reassignment_that_fails_holds_back_no_other_lead(rep, other_rep, mana
     assert Lead.objects.get(pk=fine.pk).owner != fine.owner
     assert Notification.objects.filter(kind="sla_breach", lead=broken).count() == 2
     assert SlaClock.objects.get(lead=broken).breached_at == MONDAY_10 + HOUR
+
+
+def test_more_due_clocks_than_one_read_are_all_handled_once(rep, other_rep, manager, monkeypatch):
+    team = TeamFactory(reps=[rep, other_rep], manager=manager, max_open_leads=100)
+    RoutingRuleFactory(team=team)
+    SlaPolicyFactory(decision_minutes=60, warning_percent=50)
+    monkeypatch.setattr(sla, "READ_SIZE", 2)  # due clocks read at a time, per part
+    late = [make_mql(when=MONDAY_10 + dt.timedelta(minutes=m)) for m in (0, 5, 10, 15, 20)]
+    later = make_mql(when=MONDAY_10 + HOUR)  # due at 12:00: only its warning is due
+
+    result = sla.sweep(MONDAY_10 + 90 * dt.timedelta(minutes=1), batch_size=3)
+
+    assert (result.breached, result.warned) == (5, 1)
+    for lead in late:
+        assert SlaClock.objects.get(lead=lead, kind=ClockKind.DECISION).breached_at is not None
+    assert SlaClock.objects.get(lead=later).warned_at is not None
+    assert Notification.objects.filter(kind="sla_breach").count() == 5 * 2  # owner, manager
+    # nothing is handled twice
+    assert sla.sweep(MONDAY_10 + 90 * dt.timedelta(minutes=1)).as_dict() == (
+        sla.SweepResult().as_dict()
+    )
