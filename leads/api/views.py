@@ -374,7 +374,8 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
     results: dict[int, dict[str, Any]] = {}
     for index, item in enumerate(items):
         try:
-            valid[index] = validator.run_validation(item)
+            value = validator.plain_value(item)
+            valid[index] = validator.run_validation(item) if value is None else value
         except ValidationError as exc:
             results[index] = _result(index, "rejected", errors=flatten(exc.detail))
 

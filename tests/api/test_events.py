@@ -5,7 +5,9 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
+from leads.api.serializers import EventSerializer
 from leads.models import EngagementEvent, Lead
 from leads.stages import Stage
 from tests.api.conftest import client_for
@@ -197,3 +199,62 @@ def test_a_batch_with_nothing_valid_is_a_400_naming_each_item(lead, marketing):
         ("1.occurred_at", "naive"),
     }
     assert not EngagementEvent.objects.exists()
+
+
+def _full_validation(item):
+    try:
+        return dict(EventSerializer().run_validation(item))
+    except ValidationError:
+        return "refused"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"occurred_at": "2026-03-02T09:00:00Z"},
+        {"occurred_at": "2026-03-02T10:00:00.123+01:00"},
+        {"occurred_at": "2026-03-02T10:00:00-05:30"},
+        {"external_id": "  crm-42  ", "url": "https://www.example.com/x", "content_tag": "seals"},
+        {"external_id": None, "url": None, "content_tag": None},
+        {"external_id": "", "url": "   ", "content_tag": ""},
+        {"url": "u" * 500, "external_id": "e" * 200, "content_tag": "c" * 80},
+        {"lead": 2**63 - 1},
+    ],
+)
+def test_a_batch_item_in_the_usual_shape_is_taken_as_the_full_validation_takes_it(changes):
+    item = {"lead": 7, "kind": "page_view", "occurred_at": an_hour_ago(), **changes}
+
+    plain = EventSerializer().plain_value(item)
+
+    assert plain is not None
+    assert plain == _full_validation(item)
+    assert plain["occurred_at"].utcoffset() == _full_validation(item)["occurred_at"].utcoffset()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": "telepathy"},
+        {"kind": ["page_view"]},
+        {"lead": 0},
+        {"lead": 2**63},
+        {"lead": True},
+        {"lead": "7"},
+        {"occurred_at": "2026-03-02T10:00"},
+        {"occurred_at": " 2026-03-02T10:00:00Z"},
+        {"occurred_at": "2026-02-30T10:00:00Z"},
+        {"occurred_at": "yesterday"},
+        {"occurred_at": (timezone.now() + dt.timedelta(hours=1)).isoformat()},
+        {"url": "u" * 501},
+        {"content_tag": 42},
+        {"external_id": "a\x00b"},
+        {"metadata": {"campaign": "spring"}},
+        {"email": "ada@plant-works.example"},
+        {"colour": "blue"},
+    ],
+)
+def test_any_other_batch_item_goes_through_the_full_validation(changes):
+    item = {"lead": 7, "kind": "page_view", "occurred_at": an_hour_ago(), **changes}
+
+    assert EventSerializer().plain_value(item) is None
