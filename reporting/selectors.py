@@ -63,6 +63,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models.sql.where import AND
 from django.utils import timezone
 
 from leads.milestones import ENTERED_FUNNEL, FIRST_REACHED
@@ -355,15 +356,38 @@ class ReportScope:
     def cohort_ids(self) -> QuerySet[Lead]:
         return self.cohort().values("pk")
 
+    def of_cohort(self, rows: QuerySet, lead: str = "lead") -> QuerySet:
+        """`rows` (stage changes, clocks...) whose lead, at the path `lead`, is in the
+        cohort. The cohort's conditions go on the rows' own join to their lead when they
+        read the lead table alone (every filter but the segment's): PostgreSQL then reads
+        each lead once, in the parallel part of the plan, where `lead IN (cohort)` read it
+        twice (the semi-join, then the join for the lead's columns, one index probe per
+        row). Otherwise that subquery."""
+        leads = self.leads.query
+        if (
+            len(leads.alias_map) != 1
+            or leads.distinct
+            or leads.annotations
+            or leads.is_sliced
+            or leads.base_table != Lead._meta.db_table
+        ):
+            return rows.filter(**{f"{lead}__in": self.cohort_ids()})
+        rows = rows.filter(
+            **{f"{lead}__first_mql_at__gte": self.start, f"{lead}__first_mql_at__lt": self.end}
+        )
+        alias = rows.query.where.children[-1].lhs.alias  # the rows' join to the lead table
+        rows.query.where.add(leads.where.relabeled_clone({leads.base_table: alias}), AND)
+        return rows
+
     def first_mqls(self) -> QuerySet[StageChange]:
         """The cohort as audit rows: each cohort lead's first MQL (time and scores), found
         by (lead, to_stage, at) from the lead's first MQL time."""
         same_time_earlier = StageChange.objects.filter(
             MQL, lead=OuterRef("lead"), at=OuterRef("at"), pk__lt=OuterRef("pk")
         )
-        return StageChange.objects.filter(
-            MQL, lead__in=self.cohort_ids(), at=F("lead__first_mql_at")
-        ).filter(~Exists(same_time_earlier))
+        return self.of_cohort(StageChange.objects.filter(MQL, at=F("lead__first_mql_at"))).filter(
+            ~Exists(same_time_earlier)
+        )
 
     def entries(self) -> QuerySet[Lead]:
         """The leads in scope that entered the funnel in the period."""
@@ -640,7 +664,7 @@ def _flows(scope: ReportScope) -> list[Flow]:
     # every change of a cohort lead from its first MQL on (nothing before an MQL starts
     # in mql, rejected, accepted, sql or nurture)
     rows = (
-        StageChange.objects.filter(lead__in=scope.cohort_ids())
+        scope.of_cohort(StageChange.objects.all())
         .exclude(from_stage__in=[Stage.NEW, Stage.ENGAGED])
         .order_by()
         .values("transition", "from_stage", "to_stage")
@@ -710,7 +734,7 @@ def _sla_counts(now: dt.datetime) -> dict[str, Q | None]:
 
 
 def sla_compliance(scope: ReportScope) -> SlaReport:
-    clocks = SlaClock.objects.filter(lead__in=scope.cohort_ids()).annotate(
+    clocks = scope.of_cohort(SlaClock.objects.all()).annotate(
         team=scope.teams.of("lead", "lead__owner"),
         acted_time=_acted_time(),
     )
@@ -874,12 +898,9 @@ def _flag(verb: str, compare: RateCompare, min_sample: int) -> str | None:
 
 
 def rep_calibration(scope: ReportScope) -> CalibrationReport:
-    cohort_ids = scope.cohort_ids()
     min_sample = scope.targets.calibration_min_sample
-    decisions = StageChange.objects.filter(
-        lead__in=cohort_ids,
-        from_stage=Stage.MQL,
-        transition__in=["accept", "reject"],
+    decisions = scope.of_cohort(
+        StageChange.objects.filter(from_stage=Stage.MQL, transition__in=["accept", "reject"])
     ).annotate(team=scope.teams.of("lead", "lead__owner"))
     # reached SQL after this decision: the lead's first SQL came later, or (a later cycle)
     # a later SQL row exists; only leads that were an SQL before are looked up
@@ -914,11 +935,12 @@ def rep_calibration(scope: ReportScope) -> CalibrationReport:
         .values("team", "owner")
         .annotate(n=Count("pk"))
     }
-    decision_clocks = SlaClock.objects.filter(
-        lead__in=cohort_ids,
-        kind=ClockKind.DECISION,
-        owner__isnull=False,
-        outcome__in=[SlaClock.Outcome.MET, SlaClock.Outcome.BREACHED],
+    decision_clocks = scope.of_cohort(
+        SlaClock.objects.filter(
+            kind=ClockKind.DECISION,
+            owner__isnull=False,
+            outcome__in=[SlaClock.Outcome.MET, SlaClock.Outcome.BREACHED],
+        )
     ).annotate(team=scope.teams.of("lead", "lead__owner"))
     times = _grouped(
         decision_clocks, ("team", "owner"), {"clocks": None}, {"time": "business_time"}
@@ -1028,7 +1050,7 @@ MISSING_NOTES_SHOWN = 50
 
 
 def rejection_reasons(scope: ReportScope) -> RejectionReport:
-    rejections = StageChange.objects.filter(lead__in=scope.cohort_ids(), transition="reject")
+    rejections = scope.of_cohort(StageChange.objects.filter(transition="reject"))
     expects_note = Q(reason__system=False) & (
         Q(reason__category=Reason.Category.OTHER) | Q(reason__requires_note=True)
     )
@@ -1237,8 +1259,8 @@ def scorecard(scope: ReportScope) -> Scorecard:
     measured = (
         met | Q(outcome=SlaClock.Outcome.BREACHED) | Q(stopped_at__isnull=True, due_at__lte=now)
     )
-    clocks = SlaClock.objects.filter(
-        lead__in=scope.cohort_ids(), kind__in=[ClockKind.DECISION, ClockKind.FIRST_TOUCH]
+    clocks = scope.of_cohort(
+        SlaClock.objects.filter(kind__in=[ClockKind.DECISION, ClockKind.FIRST_TOUCH])
     ).annotate(week=TruncWeek("lead__first_mql_at"))
     clock_rows = _grouped(clocks, ("week", "kind"), {"met": met, "measured": measured})
     by_week: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -1407,7 +1429,7 @@ class ChecklistReport:
 
 
 def _verdict_changes(scope: ReportScope) -> QuerySet[StageChange]:
-    return StageChange.objects.filter(lead__in=scope.cohort_ids()).filter(
+    return scope.of_cohort(StageChange.objects.all()).filter(
         Q(transition="reject")
         | Q(transition="qualify_sql")
         | Q(transition="nurture")
