@@ -850,9 +850,16 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     )
     seen = 0
     while over:
+        # a contact measured against another criteria version cannot be the account's MQL
+        versions: dict[int, list[int]] = {}
+        for account, (criteria, _) in over.items():
+            versions.setdefault(criteria.pk, []).append(account)
+        same_version = Q()
+        for criteria_pk, accounts in versions.items():
+            same_version |= Q(account_id__in=accounts, criteria_set_id=criteria_pk)
         contacts = list(
             Lead.objects.filter(
-                account_id__in=over,
+                same_version,
                 archived_at__isnull=True,
                 stage__in=(Stage.NEW, Stage.ENGAGED),
                 free_mail=False,
@@ -861,6 +868,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
             .only(*_CANDIDATE_FIELDS)
             .annotate(rank=ranked)
             .filter(rank__gt=seen, rank__lte=seen + ACCOUNT_CANDIDATES)
+            .order_by()
         )
         seen += ACCOUNT_CANDIDATES
         rest = {lead.account_id for lead in contacts}

