@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template.loader import get_template, render_to_string
@@ -26,15 +26,17 @@ from django.utils.html import escape
 
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
-from leads.stages import OPEN_STAGES
+from leads.stages import OPEN_STAGES, Stage
 
 from .models import Notification
 
 logger = logging.getLogger(__name__)
 
 TOP_SCORE_LINES = 3
-# what a notification shows of another lead of the account (see new_mql_contexts)
-SHOWN_FIELDS = ("account_id", "first_name", "last_name", "email", "stage", "stage_entered_at")
+# what a notification shows of another lead of the account (see new_mql_contexts): plain
+# rows, the few owners read apiece (at a thousand new owners, building four thousand
+# leads and their owners as models cost more than reading them)
+SHOWN_FIELDS = ("pk", "account_id", "first_name", "last_name", "email", "stage", "owner_id")
 OTHER_LEADS_SHOWN = 5
 # stands for the recipient's name in a text rendered once for several recipients (no
 # stored text can hold a NUL character, so it cannot be mistaken for one)
@@ -112,7 +114,7 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
     leads = [entry.lead for entry in entries]
     events = scoring_events_of(leads)
     accounts = {lead.account_id for lead in leads if lead.account_id}
-    others: dict[int, list[Lead]] = {}
+    others: dict[int, list[tuple[int, str]]] = {}  # account: (lead pk, how it is shown)
     if accounts:
         # the newest few open leads of each account (one more: the lead itself may be one)
         ranked = (
@@ -127,12 +129,17 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
                 )
             )
             .filter(rank__lte=OTHER_LEADS_SHOWN + 1)
-            .select_related("owner")
-            .only(*SHOWN_FIELDS, "owner")
             .order_by("account_id", "rank")
+            .values_list(*SHOWN_FIELDS, named=True)
         )
-        for other in ranked:
-            others.setdefault(other.account_id, []).append(other)
+        rows = list(ranked)
+        owners = get_user_model().objects.in_bulk({row.owner_id for row in rows if row.owner_id})
+        stages = dict(Stage.choices)  # as get_stage_display reads them
+        for row in rows:
+            shown = f"{Lead.name.fget(row)} ({stages.get(row.stage, row.stage)}" + (
+                f", {person(owners[row.owner_id])})" if row.owner_id else ")"
+            )
+            others.setdefault(row.account_id, []).append((row.pk, shown))
     contexts = []
     for entry in entries:
         lead = entry.lead
@@ -140,7 +147,7 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
         score = compute_score(lead, now, events=history)
         top = sorted(score.lines, key=lambda line: -line.points)[:TOP_SCORE_LINES]
         latest = history[0] if history else None
-        shown = [o for o in others.get(lead.account_id, []) if o.pk != lead.pk]
+        shown = [line for pk, line in others.get(lead.account_id, []) if pk != lead.pk]
         contexts.append(
             {
                 **lead_context(lead),
@@ -156,11 +163,7 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
                     if latest
                     else ""
                 ),
-                "other_open_leads": [
-                    f"{other.name} ({other.get_stage_display()}"
-                    + (f", {person(other.owner)})" if other.owner_id else ")")
-                    for other in shown[:OTHER_LEADS_SHOWN]
-                ],
+                "other_open_leads": shown[:OTHER_LEADS_SHOWN],
                 "explanation": entry.explanation,
                 "due": entry.due,
             }
@@ -261,6 +264,10 @@ def _insert(rows: list[Notification]) -> list[Notification]:
         return Notification.objects.bulk_create(rows)
     meta = Notification._meta
     fields = meta.concrete_fields
+    # text, numbers and keys are stored as they are; the rest (the context's JSON, the
+    # times) go through their field's preparation
+    plain = (models.CharField, models.TextField, models.IntegerField, models.ForeignKey)
+    prepared = [(field.attname, None if isinstance(field, plain) else field) for field in fields]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
@@ -274,8 +281,10 @@ def _insert(rows: list[Notification]) -> list[Notification]:
             for row in rows:
                 copy.write_row(
                     [
-                        field.get_db_prep_save(getattr(row, field.attname), connection)
-                        for field in fields
+                        getattr(row, attname)
+                        if field is None
+                        else field.get_db_prep_save(getattr(row, attname), connection)
+                        for attname, field in prepared
                     ]
                 )
     for row in rows:

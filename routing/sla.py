@@ -203,17 +203,26 @@ def stop_clocks_many(
         running = running.filter(kind__in=list(kinds))
     clocks = [
         clock
-        for clock in running.select_related("policy__calendar")
-        .prefetch_related("policy__calendar__holidays")
-        .order_by("lead_id", "pk")
+        for clock in running.order_by("lead_id", "pk")
         if not isinstance(kinds, Mapping) or clock.kind in kinds.get(clock.lead_id, ())
     ]
+    # the few policies of many clocks, read once (not joined to each clock)
+    policies = (
+        SlaPolicy.objects.filter(pk__in={clock.policy_id for clock in clocks})
+        .select_related("calendar")
+        .prefetch_related("calendar__holidays")
+        .in_bulk()
+        if clocks
+        else {}
+    )
+    calendars = {pk: policy.calendar.as_calendar() for pk, policy in policies.items()}
     for clock in clocks:
+        clock.policy = policies[clock.policy_id]
         stopped_at = max(at, clock.started_at)
         clock.stopped_at = stopped_at
         clock.stopped_by = stopped_by
         clock.business_time = business_time_between(
-            clock.started_at, stopped_at, clock.policy.calendar.as_calendar()
+            clock.started_at, stopped_at, calendars[clock.policy_id]
         )
         if clock.breached_at is not None or stopped_at > clock.due_at:
             clock.outcome = SlaClock.Outcome.BREACHED

@@ -39,6 +39,11 @@ def test_a_new_mql_tells_the_rep_what_they_need_for_the_first_call(team, rep):
     criteria = industrial_criteria()
     account = AccountFactory(name="Acme Pumps")
     LeadFactory(account=account, stage=Stage.ENGAGED, first_name="Ann", last_name="Lee")
+    # rejected by its rep: shown with its owner, though it does not tie the account to them
+    other_rep = UserFactory(first_name="Rita", last_name="Rejecter", role="Sales rep")
+    LeadFactory(
+        account=account, stage=Stage.REJECTED, first_name="Bo", last_name="Boe", owner=other_rep
+    )
     lead = LeadFactory(
         stage=Stage.ENGAGED,
         account=account,
@@ -60,6 +65,7 @@ def test_a_new_mql_tells_the_rep_what_they_need_for_the_first_call(team, rep):
     assert "- Target industry: +20" in body  # why it scored, best lines first
     assert "Latest engagement: Webinar attended" in body
     assert "- Ann Lee (Engaged)" in body  # the account's other open leads
+    assert "- Bo Boe (Rejected, Rita Rejecter)" in body
     assert "campaign Pump webinar spring" in body
     assert "Weighted round robin in" in body  # why they got it
 
