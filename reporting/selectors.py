@@ -364,8 +364,9 @@ class ReportScope:
         twice (the semi-join, then the join for the lead's columns, one index probe per
         row). Otherwise that subquery."""
         leads = self.leads.query
+        used = [alias for alias, count in leads.alias_refcount.items() if count]
         if (
-            len(leads.alias_map) != 1
+            used != [leads.base_table]
             or leads.distinct
             or leads.annotations
             or leads.is_sliced
@@ -376,7 +377,10 @@ class ReportScope:
             **{f"{lead}__first_mql_at__gte": self.start, f"{lead}__first_mql_at__lt": self.end}
         )
         alias = rows.query.where.children[-1].lhs.alias  # the rows' join to the lead table
-        rows.query.where.add(leads.where.relabeled_clone({leads.base_table: alias}), AND)
+        where = leads.where.clone()
+        if alias != leads.base_table:
+            where = where.relabeled_clone({leads.base_table: alias})
+        rows.query.where.add(where, AND)
         return rows
 
     def first_mqls(self) -> QuerySet[StageChange]:
