@@ -736,9 +736,15 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
         for lead in open_leads
         if lead.stage in PRE_MQL_STAGES and not _waits_in_nurture(lead, now, history[lead.pk])
     ]
-    moved.update((lead.pk, lead) for lead in _qualify(ready, now))
-    for lead in _account_mqls(open_leads, now):
-        moved[lead.pk] = lead
+    # the leads that meet the definition become MQLs (the others are left as they are:
+    # their score explanation says why), with the account MQLs in the same transition
+    # and routing pass; an account with a lead qualifying on its own needs no account MQL
+    qualifying = [lead for lead in ready if _refusal(lead, "qualify_mql", None) is None]
+    mqls = qualifying + _account_mqls(
+        open_leads, now, taken={lead.account_id for lead in qualifying}
+    )
+    _apply(mqls, "qualify_mql", None, at=now, data=_mql_input)
+    moved.update((lead.pk, lead) for lead in mqls)
     return moved
 
 
@@ -754,15 +760,6 @@ def _waits_in_nurture(lead: Lead, now: dt.datetime, events: list[scoring.Event])
         lead, now, events=[e for e in events if e.occurred_at >= lead.stage_entered_at]
     )
     return fresh.engagement < lead.criteria_set.engagement_threshold
-
-
-def _qualify(leads: list[Lead], now: dt.datetime) -> list[Lead]:
-    """Make MQLs of the (locked) leads that meet the definition, in one bulk transition;
-    the others are left as they are (their score explanation says why)."""
-    ready = [lead for lead in leads if _refusal(lead, "qualify_mql", None) is None]
-
-    _apply(ready, "qualify_mql", None, at=now, data=_mql_input)
-    return ready
 
 
 # What the account-MQL search reads of a contact before choosing it: its ranking, the
@@ -798,11 +795,13 @@ def _could_be_account_mql(lead: Lead, over: dict[int, tuple[CriteriaSet, int]]) 
     return not guards._missing_handoff_fields(lead) and _must_haves_pass(lead)[0]
 
 
-def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
+def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -> list[Lead]:
     """When an account's summed engagement crosses its criteria set's account threshold,
-    its best-fit contact with a complete record becomes the MQL: buying groups that never
-    fill in one form are not missed. One grouped read of the accounts' engagement, one
-    read of the candidates, one bulk transition."""
+    its best-fit contact with a complete record is chosen to become the MQL: buying
+    groups that never fill in one form are not missed. Accounts already with sales, or
+    `taken` (a lead of theirs qualifies now), are left out. One grouped read of the
+    accounts' engagement, a few rounds of candidates; the caller makes the MQLs. The
+    chosen leads are locked and checked, with their reason written."""
     thresholds: dict[int, tuple[CriteriaSet, int]] = {}
     for lead in leads:
         criteria = lead.criteria_set
@@ -828,7 +827,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
             with_sales=Count("pk", filter=Q(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))),
         )
         .order_by()
-        if not with_sales  # an account already with sales needs no account MQL
+        # an account already with sales, or getting it now, needs no account MQL
+        if not with_sales and account not in taken
     }
     over = {
         account: (criteria, threshold)
@@ -904,7 +904,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime) -> list[Lead]:
     for lead in chosen:
         lead.updated_at = now
     update_columns(chosen, ["account_mql_reason", "updated_at"])
-    return _qualify(chosen, now)
+    return chosen
 
 
 def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> IngestResult:

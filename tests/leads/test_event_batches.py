@@ -135,3 +135,45 @@ def test_an_account_mql_goes_to_the_best_contact_that_qualifies_past_the_first_f
 
     assert Lead.objects.get(pk=contact.pk).stage == Stage.MQL
     assert not Lead.objects.filter(pk__in=[lead.pk for lead in abroad], stage=Stage.MQL).exists()
+
+
+def test_an_account_whose_lead_qualifies_in_the_batch_gets_no_second_mql(criteria, team):
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    buyer = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+    colleague = LeadFactory(
+        criteria_set=criteria, stage=Stage.ENGAGED, account=buyer.account, engagement_score=0
+    )
+
+    # an RFQ makes the buyer an MQL on its own; the two together pass the account's 20
+    services.record_events(
+        events=batch([buyer], "rfq_submitted") + batch([colleague], "pricing_page_view")
+    )
+
+    assert Lead.objects.get(pk=buyer.pk).stage == Stage.MQL
+    assert Lead.objects.get(pk=colleague.pk).stage == Stage.ENGAGED
+    assert not Lead.objects.exclude(account_mql_reason="").exists()
+
+
+def test_direct_and_account_mqls_of_a_batch_are_routed_in_turn(criteria, team, rep, other_rep):
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    hot = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+    first = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+    second = LeadFactory(
+        criteria_set=criteria,
+        stage=Stage.ENGAGED,
+        account=first.account,
+        fit_score=0,
+        engagement_score=0,
+    )
+
+    services.record_events(
+        events=batch([hot], "rfq_submitted")
+        + batch([first], "pricing_page_view")
+        + batch([second], "content_download")
+    )
+
+    assert Lead.objects.get(pk=hot.pk).owner == rep
+    account_mql = Lead.objects.get(account=first.account, stage=Stage.MQL)
+    assert account_mql.pk == first.pk and account_mql.owner == other_rep
+    assert "Account engagement 25" in account_mql.account_mql_reason
+    assert SlaClock.objects.filter(lead=account_mql, kind="decision", stopped_at__isnull=True)
