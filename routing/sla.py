@@ -31,7 +31,7 @@ from leads.models import Lead, StageChange, Touch
 from leads.stages import Stage
 
 from . import notifications, webhooks
-from .business_time import add_business_time, business_time_between
+from .business_time import Calendar, add_business_time, business_time_between
 from .models import Assignment, ClockKind, Notification, SlaClock, SlaPolicy
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,31 @@ def sync_due(lead: Lead) -> None:
     sync_due_many([lead])
 
 
+def _attach(clocks: Sequence[SlaClock], *, owners: bool = False) -> dict[int, Calendar]:
+    """Give many clocks their policies (with calendar and holidays) and, with `owners`,
+    their owners: the few of each read once, not joined to every clock (building them
+    again for each of a thousand clocks cost more than the reads). Returns the policies'
+    calendars by policy pk."""
+    if not clocks:
+        return {}
+    policies = (
+        SlaPolicy.objects.filter(pk__in={clock.policy_id for clock in clocks})
+        .select_related("calendar")
+        .prefetch_related("calendar__holidays")
+        .in_bulk()
+    )
+    users = (
+        get_user_model().objects.in_bulk({c.owner_id for c in clocks if c.owner_id})
+        if owners
+        else {}
+    )
+    for clock in clocks:
+        clock.policy = policies[clock.policy_id]
+        if owners:
+            clock.owner = users.get(clock.owner_id)
+    return {pk: policy.calendar.as_calendar() for pk, policy in policies.items()}
+
+
 def stop_clocks_many(
     *,
     leads: Sequence[Lead],
@@ -206,18 +231,8 @@ def stop_clocks_many(
         for clock in running.order_by("lead_id", "pk")
         if not isinstance(kinds, Mapping) or clock.kind in kinds.get(clock.lead_id, ())
     ]
-    # the few policies of many clocks, read once (not joined to each clock)
-    policies = (
-        SlaPolicy.objects.filter(pk__in={clock.policy_id for clock in clocks})
-        .select_related("calendar")
-        .prefetch_related("calendar__holidays")
-        .in_bulk()
-        if clocks
-        else {}
-    )
-    calendars = {pk: policy.calendar.as_calendar() for pk, policy in policies.items()}
+    calendars = _attach(clocks)
     for clock in clocks:
-        clock.policy = policies[clock.policy_id]
         stopped_at = max(at, clock.started_at)
         clock.stopped_at = stopped_at
         clock.stopped_by = stopped_by
@@ -437,12 +452,7 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
         for start in range(0, len(due), batch_size):
             wanted = due[start : start + batch_size]
             with transaction.atomic():
-                leads = list(
-                    Lead.objects.select_for_update(skip_locked=True, of=("self",))
-                    .filter(pk__in=wanted)
-                    .select_related("account", "owner", "product_line", "criteria_set")
-                    .order_by("pk")
-                )
+                leads = _claim(wanted)
                 if leads:
                     _sweep_batch(leads, now, result)
             skipped.update(set(wanted) - {lead.pk for lead in leads})
@@ -452,6 +462,29 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
             break
     _return_follow_ups(now, result, batch_size)
     return result
+
+
+# what a lead of the sweep is read with: its own account, and the few owners, product
+# lines and criteria sets of a batch read once each (not built again for every lead)
+SHARED = ("owner", "product_line", "criteria_set")
+
+
+def _claim(pks: Sequence[int]) -> list[Lead]:
+    """Lock the leads nobody else holds (SKIP LOCKED), in primary-key order."""
+    leads = list(
+        Lead.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=list(pks))
+        .select_related("account")
+        .order_by("pk")
+    )
+    for name in SHARED:
+        field = Lead._meta.get_field(name)
+        ids = {getattr(lead, field.attname) for lead in leads} - {None}
+        found = field.related_model.objects.in_bulk(ids) if ids else {}
+        for lead in leads:
+            if getattr(lead, field.attname) is not None:
+                setattr(lead, name, found[getattr(lead, field.attname)])
+    return leads
 
 
 def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> None:
@@ -466,11 +499,11 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
         return
     by_pk = {lead.pk: lead for lead in leads}
     clocks = list(
-        SlaClock.objects.select_for_update(of=("self",))
+        SlaClock.objects.select_for_update()
         .filter(_due(now), lead_id__in=list(by_pk))
-        .select_related("policy__calendar", "owner")
         .order_by("lead_id", "kind")
     )
+    _attach(clocks, owners=True)
     breached = [c for c in clocks if c.breached_at is None and c.due_at <= now]
     # A clock past due and past its warning point is only breached: a late warning helps
     # nobody. Its warning point is recorded as passed so it is never warned afterwards.
