@@ -177,3 +177,31 @@ def test_direct_and_account_mqls_of_a_batch_are_routed_in_turn(criteria, team, r
     assert account_mql.pk == first.pk and account_mql.owner == other_rep
     assert "Account engagement 25" in account_mql.account_mql_reason
     assert SlaClock.objects.filter(lead=account_mql, kind="decision", stopped_at__isnull=True)
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_account_mqls(criteria, team):
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    services.record_events(events=batch(new_leads(criteria, 2), "rfq_submitted"))  # warm caches
+
+    def queries_for(accounts):
+        events, best = [], []
+        for _ in range(accounts):
+            first = LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+            abroad = LeadFactory(  # a better fit, outside the served region: passed over
+                criteria_set=criteria,
+                stage=Stage.ENGAGED,
+                account=first.account,
+                country="US",
+                fit_score=90,
+                engagement_score=0,
+            )
+            events += batch([first], "pricing_page_view") + batch([abroad], "content_download")
+            best.append(first.pk)
+        hot = new_leads(criteria, accounts)
+        with CaptureQueriesContext(connection) as captured:
+            services.record_events(events=batch(hot, "rfq_submitted") + events)
+        assert Lead.objects.filter(pk__in=best, stage=Stage.MQL).count() == accounts
+        assert Lead.objects.filter(pk__in=[x.pk for x in hot], stage=Stage.MQL).count() == accounts
+        return len(captured)
+
+    assert queries_for(2) == queries_for(12)
