@@ -98,8 +98,11 @@ class PercentileCont(Aggregate):
 
 
 def _epoch(expression) -> Func:
+    # EXTRACT gives a numeric: the float the percentiles sort (they cast to it), at once
     return Func(
-        expression, template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField()
+        expression,
+        template="CAST(EXTRACT(EPOCH FROM %(expressions)s) AS double precision)",
+        output_field=FloatField(),
     )
 
 
