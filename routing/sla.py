@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import DateTimeField, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.bulk import update_columns
@@ -516,8 +517,11 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
     ).update(warned_at=now)
     claimed_breaches = SlaClock.objects.filter(
         pk__in=list(breached_pks), breached_at__isnull=True
-    ).update(breached_at=now, outcome=SlaClock.Outcome.BREACHED)
-    SlaClock.objects.filter(pk__in=list(breached_pks), warned_at__isnull=True).update(warned_at=now)
+    ).update(
+        breached_at=now,
+        outcome=SlaClock.Outcome.BREACHED,
+        warned_at=Coalesce("warned_at", Value(now, output_field=DateTimeField())),
+    )
     result.warned += claimed_warnings
     result.breached += claimed_breaches
 
