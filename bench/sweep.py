@@ -22,6 +22,7 @@ import statistics
 import time
 
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from bench.common import section
 
@@ -137,16 +138,21 @@ def measure() -> dict:
             for _ in range(RUNS):
                 sid = transaction.savepoint()
                 kinds = _make_due(now)
-                started = time.perf_counter()
-                result = sla.sweep(now)
-                runs.append(time.perf_counter() - started)
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    result = sla.sweep(now)
+                    runs.append(time.perf_counter() - started)
                 transaction.savepoint_rollback(sid)
-                print(f"  {total:,}: {runs[-1]:.2f} s {result.as_dict()}", flush=True)
+                print(
+                    f"  {total:,}: {runs[-1]:.2f} s, {len(captured)} queries {result.as_dict()}",
+                    flush=True,
+                )
             out[f"{total:,} running"] = {
                 "running": running,
                 "median_s": round(statistics.median(runs), 2),
                 "runs_s": [round(run, 2) for run in runs],
                 "due_kinds": kinds,
+                "queries": len(captured),
                 **result.as_dict(),
             }
             print(total, out[f"{total:,} running"], flush=True)
@@ -157,7 +163,8 @@ def measure() -> dict:
 def rows(out: dict) -> list[str]:
     return [
         f"| SLA sweep, {sweep['breached']:,} due among {label} clocks "
-        f"({sweep.get('reassigned', 0):,} reassigned, {sweep.get('returned', 0):,} returned) "
+        f"({sweep.get('reassigned', 0):,} reassigned, {sweep.get('returned', 0):,} returned, "
+        f"{sweep.get('queries', '?')} queries) "
         f"| {sweep['median_s']} s | | |"
         for label, sweep in out.items()
     ]

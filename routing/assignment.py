@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
 
@@ -317,14 +318,20 @@ def route_many(
     accounts = {lead.account_id for lead in leads if lead.account_id}
     others: dict[int, list[Lead]] = {}
     if accounts:
-        for other in (
+        rows = list(
             Lead.objects.filter(
                 account_id__in=accounts, archived_at__isnull=True, stage__in=ACCOUNT_STAGES
             )
-            .select_related("owner")
             .only("account_id", "first_name", "last_name", "email", "stage", "owner")
             .order_by("-stage_entered_at", "-pk")
-        ):
+        )
+        # their few owners, read once (not joined to each of thousands of leads)
+        account_owners = get_user_model().objects.in_bulk(
+            {other.owner_id for other in rows if other.owner_id}
+        )
+        for other in rows:
+            if other.owner_id:
+                other.owner = account_owners[other.owner_id]
             others.setdefault(other.account_id, []).append(other)
     users = members | {o.owner_id for rows in others.values() for o in rows if o.owner_id}
     users |= {team.manager_id for team in teams.values() if team.manager_id}
