@@ -878,6 +878,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
         for lead in sorted(contacts, key=lambda lead: lead.rank):
             if _could_be_account_mql(lead, over):
                 queues.setdefault(lead.account_id, []).append(lead.pk)
+        found: list[Lead] = []
         while queues:
             locked = Lead.objects.select_for_update(of=("self",)).select_related(
                 "account", "product_line", "criteria_set"
@@ -895,10 +896,12 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 )
                 if _refusal(candidate, "qualify_mql", None) is not None:
                     continue
-                chosen.append(candidate)
+                found.append(candidate)
                 del over[candidate.account_id]
                 del queues[candidate.account_id]
             queues = {account: pks for account, pks in queues.items() if pks}
+        # routed best first, as they rank
+        chosen += sorted(found, key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk))
         # accounts with no candidate left in this round have none at all
         over = {account: value for account, value in over.items() if account in rest}
     for lead in chosen:

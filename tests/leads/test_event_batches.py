@@ -205,3 +205,29 @@ def test_the_queries_of_a_batch_do_not_grow_with_its_account_mqls(criteria, team
         return len(captured)
 
     assert queries_for(2) == queries_for(12)
+
+
+def test_account_mqls_of_a_batch_are_routed_best_ranked_first(criteria, team, rep, other_rep):
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    first, later = (
+        LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+        for _ in range(2)
+    )
+    colleagues = [
+        LeadFactory(
+            criteria_set=criteria, stage=Stage.ENGAGED, account=lead.account, engagement_score=0
+        )
+        for lead in (first, later)
+    ]
+
+    # both accounts pass 20; the later account's MQL has more engagement (25 against 15)
+    services.record_events(
+        events=batch([first], "pricing_page_view")
+        + batch([colleagues[0]], "content_download")
+        + batch([later], "pricing_page_view")
+        + batch([later], "content_download")
+        + batch([colleagues[1]], "page_view")
+    )
+
+    assert Lead.objects.get(pk=later.pk).owner == rep
+    assert Lead.objects.get(pk=first.pk).owner == other_rep
