@@ -10,7 +10,7 @@ one audit row written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -763,7 +763,8 @@ def _waits_in_nurture(lead: Lead, now: dt.datetime, events: list[scoring.Event])
 
 
 # What the account-MQL search reads of a contact before choosing it: its ranking, the
-# handoff fields and the facts the must-have fit rules look at (lead_facts).
+# handoff fields and the facts the must-have fit rules look at (lead_facts; its account
+# and product line are read apart, once).
 _CANDIDATE_FIELDS = (
     "account_id",
     "product_line_id",
@@ -774,13 +775,6 @@ _CANDIDATE_FIELDS = (
     "free_mail",
     "source",
     *sorted(CriteriaSet.HANDOFF_FIELDS.keys() - {"account", "product_line"}),
-    "account__industry",
-    "account__segment",
-    "account__employee_count",
-    "account__country",
-    "account__region",
-    "account__domain",
-    "product_line__code",
 )
 
 
@@ -839,15 +833,27 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
         return []
     # The best candidates of each account first (highest fit, then engagement), a few
     # at a time: a large account may hold thousands of contacts, and the first ones
-    # usually decide. A round reads only what the checks look at (most contacts fail
-    # them, e.g. outside the served countries); then each account's best contact that
-    # passes is locked (in primary-key order, as every batch locks) and checked again.
+    # usually decide. A round reads only what the checks look at; each account's
+    # contacts are checked best first until one passes (most fail, e.g. outside the
+    # served countries), and that one is locked (in primary-key order, as every batch
+    # locks) and checked again; the next one is looked at only if it changed meanwhile.
     chosen: list[Lead] = []
     ranked = Window(
         RowNumber(),
         partition_by=[F("account_id")],
         order_by=[F("fit_score").desc(), F("engagement_score").desc(), F("pk").asc()],
     )
+    # the accounts and product lines the checks look at, read once (contacts share them)
+    accounts = Account.objects.in_bulk(list(over))
+    product_lines = ProductLine.objects.in_bulk()
+
+    def passing(leads: list[Lead]) -> Iterator[Lead]:
+        for lead in leads:
+            lead.account = accounts[lead.account_id]
+            lead.product_line = product_lines.get(lead.product_line_id)
+            if _could_be_account_mql(lead, over):
+                yield lead
+
     seen = 0
     while over:
         # a contact measured against another criteria version cannot be the account's MQL
@@ -855,8 +861,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
         for account, (criteria, _) in over.items():
             versions.setdefault(criteria.pk, []).append(account)
         same_version = Q()
-        for criteria_pk, accounts in versions.items():
-            same_version |= Q(account_id__in=accounts, criteria_set_id=criteria_pk)
+        for criteria_pk, accounts_of_version in versions.items():
+            same_version |= Q(account_id__in=accounts_of_version, criteria_set_id=criteria_pk)
         contacts = list(
             Lead.objects.filter(
                 same_version,
@@ -864,7 +870,6 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 stage__in=(Stage.NEW, Stage.ENGAGED),
                 free_mail=False,
             )
-            .select_related("account", "product_line")
             .only(*_CANDIDATE_FIELDS)
             .annotate(rank=ranked)
             .filter(rank__gt=seen, rank__lte=seen + ACCOUNT_CANDIDATES)
@@ -872,20 +877,23 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
         )
         seen += ACCOUNT_CANDIDATES
         rest = {lead.account_id for lead in contacts}
-        # each account's passing contacts, best first; the best one is locked and
-        # checked again, the next one only if the best changed meanwhile
-        queues: dict[int, list[int]] = {}
-        for lead in sorted(contacts, key=lambda lead: lead.rank):
-            if _could_be_account_mql(lead, over):
-                queues.setdefault(lead.account_id, []).append(lead.pk)
+        by_account: dict[int, list[Lead]] = {}
+        for lead in sorted(contacts, key=lambda lead: (lead.account_id, lead.rank)):
+            by_account.setdefault(lead.account_id, []).append(lead)
+        queues = {account: passing(leads) for account, leads in by_account.items()}
         found: list[Lead] = []
         while queues:
+            best: dict[int, int] = {}
+            for account, candidates in queues.items():
+                lead = next(candidates, None)
+                if lead is not None:
+                    best[account] = lead.pk
+            queues = {account: queues[account] for account in best}
             locked = Lead.objects.select_for_update(of=("self",)).select_related(
                 "account", "product_line", "criteria_set"
             )
             for candidate in locked.filter(
-                pk__in=[pks.pop(0) for pks in queues.values()],
-                stage__in=(Stage.NEW, Stage.ENGAGED),
+                pk__in=list(best.values()), stage__in=(Stage.NEW, Stage.ENGAGED)
             ).order_by("pk"):
                 if not _could_be_account_mql(candidate, over):
                     continue
@@ -899,7 +907,6 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 found.append(candidate)
                 del over[candidate.account_id]
                 del queues[candidate.account_id]
-            queues = {account: pks for account, pks in queues.items() if pks}
         # routed best first, as they rank
         chosen += sorted(found, key=lambda lead: (-lead.fit_score, -lead.engagement_score, lead.pk))
         # accounts with no candidate left in this round have none at all
