@@ -3,8 +3,8 @@
 Each report is built the way its page and API build it (the filter form, the scope, the
 section builder: every query and the Python that shapes the tables), as marketing ops,
 who see every lead. Median of BENCH_REPORT_RUNS runs (3 by default) after one warm-up
-(BENCH_REPORT_WARMUP=0: none). BENCH_REPORTS=funnel,sla and
-BENCH_REPORT_FILTERS=no_filter,one_team pick a subset.
+(BENCH_REPORT_WARMUP=0: none), with the machine's load average when it was measured.
+BENCH_REPORTS=funnel,sla and BENCH_REPORT_FILTERS=no_filter,one_team pick a subset.
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def measure() -> dict:
                 "max_s": round(max(times), 2),
                 "queries": queries,
                 "runs": len(times),
+                # the machine's 1-minute load average when the report was measured
+                "load_average": round(os.getloadavg()[0], 2),
             }
             print(key, out[key], flush=True)
     return out
