@@ -1452,12 +1452,12 @@ def checklist(scope: ReportScope) -> ChecklistReport:
     """Each verdict's checklist snapshot (the audit row's copy of the checklist at that
     moment; never-answered items are in it as unknown), per item: how often unknown or
     not met when the lead was rejected, let go after contact, or qualified to SQL."""
-    changes = _verdict_changes(scope)
     verdicts: dict[str, int] = defaultdict(int)
-    for r in changes.order_by().values("transition").annotate(n=Count("pk")):
-        verdicts[_verdict(r["transition"])] += r["n"]
     counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
-    for item, transition, n, unknown, not_met in _snapshot_counts(changes):
+    for item, transition, changes, n, unknown, not_met in _snapshot_counts(_verdict_changes(scope)):
+        verdicts[_verdict(transition)] += changes
+        if item is None:  # a change without a checklist, or an entry without an item
+            continue
         bucket = counts[int(item)][_verdict(transition)]
         bucket[0] += n
         bucket[1] += unknown or 0
@@ -1484,11 +1484,13 @@ def checklist(scope: ReportScope) -> ChecklistReport:
 
 
 def _snapshot_counts(changes: QuerySet[StageChange]) -> list[tuple]:
-    """(item, transition, verdicts, unknown, not met) per item and transition, counted by
-    the database from the snapshots' JSON. The ORM cannot unnest a JSON array, so this is
-    the one raw query: the stage changes themselves are selected by the ORM (`changes`),
-    and only the unnesting differs between PostgreSQL and SQLite."""
-    # the changes' own query (one pass over them) supplies transition and snapshot
+    """(item, transition, changes, verdicts, unknown, not met) per item and transition,
+    counted by the database from the snapshots' JSON in one pass over the changes: each
+    change is counted once in `changes` (with its first entry, or alone with item None when
+    its snapshot has none), each entry in the others. The ORM cannot unnest a JSON array,
+    so this is the one raw query: the stage changes themselves are selected by the ORM
+    (`changes`), and only the unnesting differs between PostgreSQL and SQLite."""
+    # the changes' own query supplies transition and snapshot
     rows_sql, params = (
         changes.order_by()
         .annotate(verdict_transition=F("transition"), verdict_snapshot=F("checklist_snapshot"))
@@ -1498,22 +1500,32 @@ def _snapshot_counts(changes: QuerySet[StageChange]) -> list[tuple]:
     connection = connections[changes.db]
     if connection.vendor == "postgresql":
         sql = f"""
-            SELECT (e.value->>'item')::bigint, sc.verdict_transition, COUNT(*),
+            SELECT (e.value->>'item')::bigint, sc.verdict_transition,
+                   COUNT(*) FILTER (WHERE e.position IS NULL OR e.position = 1),
+                   COUNT(e.position),
                    COUNT(*) FILTER (WHERE e.value->>'answer' = 'unknown'),
                    COUNT(*) FILTER (WHERE e.value->>'answer' = 'not_met')
             FROM ({rows_sql}) AS sc
-            CROSS JOIN LATERAL jsonb_array_elements(sc.verdict_snapshot) AS e(value)
-            WHERE jsonb_typeof(sc.verdict_snapshot) = 'array'
+            LEFT JOIN LATERAL jsonb_array_elements(
+                CASE WHEN jsonb_typeof(sc.verdict_snapshot) = 'array'
+                THEN sc.verdict_snapshot END
+            ) WITH ORDINALITY AS e(value, position) ON true
             GROUP BY 1, 2
         """
     else:
         sql = f"""
-            SELECT json_extract(e.value, '$.item'), sc.verdict_transition, COUNT(*),
-                   SUM(json_extract(e.value, '$.answer') = 'unknown'),
-                   SUM(json_extract(e.value, '$.answer') = 'not_met')
-            FROM ({rows_sql}) AS sc, json_each(sc.verdict_snapshot) AS e
+            SELECT json_extract(e.value, '$.item'), sc.verdict_transition,
+                   SUM(e.key IS NULL OR e.key = 0),
+                   COUNT(e.key),
+                   COALESCE(SUM(json_extract(e.value, '$.answer') = 'unknown'), 0),
+                   COALESCE(SUM(json_extract(e.value, '$.answer') = 'not_met'), 0)
+            FROM ({rows_sql}) AS sc
+            LEFT JOIN json_each(
+                CASE WHEN json_type(sc.verdict_snapshot) = 'array'
+                THEN sc.verdict_snapshot END
+            ) AS e ON 1
             GROUP BY 1, 2
         """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row for row in cursor.fetchall() if row[0] is not None]
+        return cursor.fetchall()
