@@ -869,6 +869,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 archived_at__isnull=True,
                 stage__in=(Stage.NEW, Stage.ENGAGED),
                 free_mail=False,
+                # its history stays in time order (events recorded late, as in the demo)
+                stage_entered_at__lte=now,
             )
             .only(*_CANDIDATE_FIELDS)
             .annotate(rank=ranked)

@@ -111,6 +111,42 @@ def test_an_account_over_its_threshold_gets_one_mql_in_a_batch(criteria, team):
     assert "Account engagement 25" in mqls.get().account_mql_reason
 
 
+def test_events_recorded_late_never_move_a_contact_back_before_its_stage_began(criteria, team):
+    # events processed for a past moment (late delivery, or the demo's replayed year)
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    then = timezone.now() - dt.timedelta(days=2)
+    before = then - dt.timedelta(days=10)
+    first = LeadFactory(
+        criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0, stage_entered_at=before
+    )
+    second = LeadFactory(
+        criteria_set=criteria,
+        stage=Stage.ENGAGED,
+        account=first.account,
+        engagement_score=0,
+        stage_entered_at=before,
+    )
+    engaged_after = LeadFactory(  # the best fit, but engaged only after that moment
+        criteria_set=criteria,
+        stage=Stage.ENGAGED,
+        account=first.account,
+        fit_score=90,
+        engagement_score=0,
+        stage_entered_at=then + dt.timedelta(days=1),
+    )
+    late = [
+        services.NewEvent(lead=lead, kind=kind, occurred_at=then - dt.timedelta(minutes=5))
+        for lead, kind in ((first, "pricing_page_view"), (second, "content_download"))
+    ]
+
+    services.record_events(events=late, now=then)
+
+    assert Lead.objects.get(pk=engaged_after.pk).stage == Stage.ENGAGED
+    mql = Lead.objects.get(account=first.account, stage=Stage.MQL)
+    assert "Account engagement 25" in mql.account_mql_reason
+    assert StageChange.objects.get(lead=mql, to_stage=Stage.MQL).at == then
+
+
 def test_an_account_mql_goes_to_the_best_contact_that_qualifies_past_the_first_few(
     criteria, team, monkeypatch
 ):
