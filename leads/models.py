@@ -173,6 +173,13 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 condition=Q(stage__in=("mql", "accepted"), archived_at__isnull=True),
                 name="lead_queue",
             ),
+            # the SLA sweep's follow-ups: nurtured leads by follow-up date, so finding
+            # the due ones costs what is due, not what is nurtured (routing.sla)
+            models.Index(
+                fields=["follow_up_on"],
+                condition=Q(stage="nurture", archived_at__isnull=True),
+                name="lead_follow_up_due",
+            ),
             # the manager's team page: open sales leads by owner, most urgent first
             models.Index(
                 fields=["owner", "sla_due_at"],

@@ -707,6 +707,14 @@ def _return_to_marketing(lead: Lead, clock: SlaClock, now: dt.datetime) -> None:
     )
 
 
+def follow_ups_due(today: dt.date) -> QuerySet[Lead]:
+    """Nurtured leads whose follow-up date has come, read through the partial index on
+    follow-up dates of nurtured leads (its cost follows the due ones, not the nurtured)."""
+    return Lead.objects.filter(
+        stage=Stage.NURTURE, follow_up_on__lte=today, archived_at__isnull=True
+    )
+
+
 def _return_follow_ups(now: dt.datetime, result: SweepResult, batch_size: int) -> None:
     """Nurtured leads whose follow-up date has come return to their owner as MQLs.
     qualify_mql clears the date, so each comes back once."""
@@ -717,13 +725,9 @@ def _return_follow_ups(now: dt.datetime, result: SweepResult, batch_size: int) -
     while True:
         with transaction.atomic():
             leads = list(
-                Lead.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(
-                    pk__gt=last_pk,
-                    stage=Stage.NURTURE,
-                    follow_up_on__lte=today,
-                    archived_at__isnull=True,
-                )
+                follow_ups_due(today)
+                .select_for_update(skip_locked=True, of=("self",))
+                .filter(pk__gt=last_pk)
                 .select_related("account", "owner", "product_line", "criteria_set")
                 .order_by("pk")[:batch_size]
             )

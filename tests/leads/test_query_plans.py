@@ -50,6 +50,9 @@ def test_the_lists_and_the_sweep_use_their_indexes():
     }
     used = indexes_used(due)
     assert used and used <= running_only
+    # nurtured leads come back on their follow-up date: read by that date, whatever the
+    # number of nurtured leads
+    assert indexes_used(sla.follow_ups_due(timezone.localdate())) == {"lead_follow_up_due"}
 
 
 def test_the_reports_read_their_cohort_through_the_leads_first_times():
