@@ -267,3 +267,34 @@ def test_account_mqls_of_a_batch_are_routed_best_ranked_first(criteria, team, re
 
     assert Lead.objects.get(pk=later.pk).owner == rep
     assert Lead.objects.get(pk=first.pk).owner == other_rep
+
+
+def test_rescoring_rewrites_leads_in_place_without_touching_an_index(criteria, team):
+    # Scores change on every batch; none of the columns it writes is indexed, and the
+    # table keeps room on its pages, so PostgreSQL updates the rows heap-only.
+    leads = [
+        LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED, engagement_score=0)
+        for _ in range(5)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'leads_lead'")
+        assert "fillfactor=85" in cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated('leads_lead'::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated('leads_lead'::regclass)"
+        )
+        updated_before, hot_before = cursor.fetchone()
+
+    services.record_events(events=batch(leads, "page_view"))  # +2 each: still engaged
+
+    assert all(
+        lead.engagement_score == 2 for lead in Lead.objects.filter(pk__in=[x.pk for x in leads])
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated('leads_lead'::regclass),"
+            " pg_stat_get_xact_tuples_hot_updated('leads_lead'::regclass)"
+        )
+        updated, hot = cursor.fetchone()
+    assert updated - updated_before == len(leads)
+    assert hot - hot_before == len(leads)
