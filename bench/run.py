@@ -58,8 +58,10 @@ def prepare() -> dict:
     started = time.monotonic()
     call_command("seed_demo", "--leads", str(LEADS), "--months", "12")
     seconds = time.monotonic() - started
+    # What autovacuum does to a loaded database in production (this server may run
+    # without it): statistics, and the visibility map that lets counts read an index only.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM (ANALYZE)")
     return {"seed_seconds": round(seconds, 1)}
 
 
