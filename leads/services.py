@@ -691,6 +691,37 @@ def compute_score(
     )
 
 
+# where _advance keeps a lead's score on the lead object: (when, criteria version, the
+# events it was computed from, the score), so that routing's notification of a new MQL
+# shows the score just computed rather than reading and computing it again
+_SCORED = "_scored_at"
+
+
+def scores_at(
+    leads: list[Lead], now: dt.datetime
+) -> dict[int, tuple[list[scoring.Event], scoring.Score]]:
+    """The leads' scoring events (newest first) and score at `now`, by lead id: as kept
+    by the rescoring of this moment (_advance) where the lead still stands as scored,
+    else read (one query for all the others) and computed."""
+    out: dict[int, tuple[list[scoring.Event], scoring.Score]] = {}
+    missing = []
+    for lead in leads:
+        kept = lead.__dict__.get(_SCORED)
+        if (
+            kept is not None
+            and kept[0] == now
+            and kept[1] == lead.criteria_set_id
+            and (kept[3].fit, kept[3].engagement) == (lead.fit_score, lead.engagement_score)
+        ):
+            out[lead.pk] = (kept[2], kept[3])
+        else:
+            missing.append(lead)
+    history = scoring_events_of(missing) if missing else {}
+    for lead in missing:
+        out[lead.pk] = (history[lead.pk], compute_score(lead, now, events=history[lead.pk]))
+    return out
+
+
 def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
     if lead.criteria_set is None:
         return False, []
@@ -714,6 +745,7 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
         result = compute_score(lead, now, events=history[lead.pk])
         lead.fit_score, lead.engagement_score = result.fit, result.engagement
         lead.updated_at = now
+        lead.__dict__[_SCORED] = (now, lead.criteria_set_id, history[lead.pk], result)
     update_columns(open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"])
     moved: dict[int, Lead] = {}
     engaging = [lead for lead in open_leads if lead.stage == Stage.NEW and kinds.get(lead.pk)]

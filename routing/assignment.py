@@ -27,6 +27,9 @@ LOAD_STAGES = (Stage.MQL, Stage.ACCEPTED)
 # An open lead in one of these stages ties its account to its owner. Rejected leads do
 # not: the rep said no (often "misrouted").
 ACCOUNT_STAGES = (Stage.MQL, Stage.ACCEPTED, Stage.SQL, Stage.NURTURE)
+# what an account match reads of the account's other leads
+OTHER_FIELDS = ("pk", "account_id", "first_name", "last_name", "email", "stage", "owner_id")
+STAGE_LABELS = dict(Stage.choices)  # as get_stage_display reads them
 
 
 @dataclass
@@ -315,23 +318,24 @@ def route_many(
 
     # Account matches: the newest other open lead of the account with an active owner
     # (read once; `owners` holds the owners this batch has given meanwhile).
+    # Plain rows: a batch's accounts hold thousands of such leads, and building each as
+    # a model cost more than reading it.
     accounts = {lead.account_id for lead in leads if lead.account_id}
-    others: dict[int, list[Lead]] = {}
+    others: dict[int, list[Any]] = {}
+    account_owners: dict[int, Any] = {}
     if accounts:
         rows = list(
             Lead.objects.filter(
                 account_id__in=accounts, archived_at__isnull=True, stage__in=ACCOUNT_STAGES
             )
-            .only("account_id", "first_name", "last_name", "email", "stage", "owner")
             .order_by("-stage_entered_at", "-pk")
+            .values_list(*OTHER_FIELDS, named=True)
         )
         # their few owners, read once (not joined to each of thousands of leads)
         account_owners = get_user_model().objects.in_bulk(
             {other.owner_id for other in rows if other.owner_id}
         )
         for other in rows:
-            if other.owner_id:
-                other.owner = account_owners[other.owner_id]
             others.setdefault(other.account_id, []).append(other)
     users = members | {o.owner_id for rows in others.values() for o in rows if o.owner_id}
     users |= {team.manager_id for team in teams.values() if team.manager_id}
@@ -348,7 +352,7 @@ def route_many(
 
     def account_match(lead: Lead, excluded: Collection[int]) -> Routing | None:
         for other in others.get(lead.account_id, ()):
-            owner = owners.get(other.pk, other.owner)
+            owner = owners.get(other.pk, account_owners.get(other.owner_id))
             if other.pk == lead.pk or owner is None or not owner.is_active or owner.pk in excluded:
                 continue
             account = lead.account.name
@@ -368,7 +372,7 @@ def route_many(
                 team=first_teams.get(owner.pk),
                 lines=[
                     f"Account match: {person(owner)} already works {account} "
-                    f"({other.name}, {other.get_stage_display()})."
+                    f"({Lead.name.fget(other)}, {STAGE_LABELS.get(other.stage, other.stage)})."
                 ],
             )
         return None

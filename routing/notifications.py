@@ -100,20 +100,23 @@ class NewOwner:
     headline: str
     explanation: list[str]
     due: str
+    # whether the account's other open leads are shown (a new MQL's notification; a
+    # reassignment's does not show them, so they are not read for it)
+    other_leads: bool = True
 
 
 def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[dict[str, Any]]:
     """What a rep needs for the first call: why it scored, the latest engagement, the
-    account's other open leads, the source campaign, and why it came to them. One read
-    of the leads' events and one of their accounts' open leads, however many leads."""
-    from leads.selectors import scoring_events_of
-    from leads.services import compute_score
+    account's other open leads, the source campaign, and why it came to them. At most one
+    read of the leads' events (none for leads just scored at `now`: leads.services.
+    scores_at) and one of their accounts' open leads, however many leads."""
+    from leads.services import scores_at
 
     if not entries:
         return []
     leads = [entry.lead for entry in entries]
-    events = scoring_events_of(leads)
-    accounts = {lead.account_id for lead in leads if lead.account_id}
+    scores = scores_at(leads, now)
+    accounts = {entry.lead.account_id for entry in entries if entry.other_leads} - {None}
     others: dict[int, list[tuple[int, str]]] = {}  # account: (lead pk, how it is shown)
     if accounts:
         # the newest few open leads of each account (one more: the lead itself may be one)
@@ -143,11 +146,14 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
     contexts = []
     for entry in entries:
         lead = entry.lead
-        history = events.get(lead.pk, [])
-        score = compute_score(lead, now, events=history)
+        history, score = scores[lead.pk]
         top = sorted(score.lines, key=lambda line: -line.points)[:TOP_SCORE_LINES]
         latest = history[0] if history else None
-        shown = [line for pk, line in others.get(lead.account_id, []) if pk != lead.pk]
+        shown = [
+            line
+            for pk, line in (others.get(lead.account_id, []) if entry.other_leads else [])
+            if pk != lead.pk
+        ]
         contexts.append(
             {
                 **lead_context(lead),

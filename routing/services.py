@@ -38,6 +38,8 @@ HEADLINES = {
     Assignment.Kind.MANUAL: "A lead was reassigned to you.",
     Assignment.Kind.SLA: "A lead was reassigned to you after an SLA breach.",
 }
+# Kinds told as a reassignment (to the new owner and the previous one), not a new MQL.
+HANDED_OVER = (Assignment.Kind.MANUAL, Assignment.Kind.SLA)
 
 
 @dataclass
@@ -126,6 +128,7 @@ def _tell(
     clocks: dict[int, SlaClock],
     at: dt.datetime,
 ) -> None:
+    handed = [record.kind in HANDED_OVER for record in records]
     contexts = notifications.new_mql_contexts(
         [
             notifications.NewOwner(
@@ -133,16 +136,17 @@ def _tell(
                 headline=HEADLINES[record.kind],
                 explanation=record.explanation,
                 due=sla.due_text(clocks.get(item.lead.pk)),
+                # a reassignment's notification does not show the account's other leads
+                other_leads=not handed_over,
             )
-            for item, record in zip(items, records, strict=True)
+            for item, record, handed_over in zip(items, records, handed, strict=True)
         ],
         now=at,
     )
     managers: list[Any] | None = None
     messages: list[notifications.Message] = []
-    for item, record, context in zip(items, records, contexts, strict=True):
+    for item, record, context, handed_over in zip(items, records, contexts, handed, strict=True):
         lead, previous = item.lead, item.previous
-        handed_over = record.kind in (Assignment.Kind.MANUAL, Assignment.Kind.SLA)
         context["note"] = record.note
         context["by_name"] = person(record.by) if record.by else "handoff"
         kind = Notification.Kind.REASSIGNED if handed_over else Notification.Kind.NEW_MQL
