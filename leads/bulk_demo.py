@@ -27,8 +27,16 @@ from django.utils import timezone
 from qualification import scoring
 from qualification.models import CriteriaSet, Reason
 from qualification.selectors import rules_for
+from routing.assignment import person
 from routing.business_time import Timeline
-from routing.models import BusinessCalendar, SlaClock, SlaPolicy, Team, TeamMembership
+from routing.models import (
+    Assignment,
+    BusinessCalendar,
+    SlaClock,
+    SlaPolicy,
+    Team,
+    TeamMembership,
+)
 
 from . import demo
 from .milestones import note_stage_change
@@ -134,7 +142,7 @@ def _json(value: Any) -> Any:
 
 def _write(tables: Tables, now: dt.datetime) -> None:
     """COPY each model's rows, parents first."""
-    for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock):
+    for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment):
         rows = tables.rows.get(model)
         if not rows:
             continue
@@ -172,6 +180,8 @@ class World:
     timeline: Timeline
     event_points: dict[str, dict[str, int]]
     fit_fields: dict[str, tuple[str, ...]]
+    # each rep's team (id, what the routing explanation says of it and of the rep)
+    desks: dict[int, tuple[int, str, str]]
     fit_memo: dict[tuple, tuple[int, bool]] = field(default_factory=dict)
 
 
@@ -219,6 +229,12 @@ def _load_world(now: dt.datetime, reps_wanted: int) -> World:
         ),
         event_points=event_points,
         fit_fields=fit_fields,
+        desks={
+            m.user_id: (m.team_id, str(m.team), person(m.user))
+            for m in TeamMembership.objects.filter(user__in=reps, active=True, team__active=True)
+            .select_related("team", "user")
+            .order_by("-pk")  # the first membership wins, as routing.assignment.team_of_user
+        },
     )
 
 
@@ -435,6 +451,20 @@ def _work(world: World, story: Story, rng: random.Random, mql_at: dt.datetime) -
     lead, now = story.lead, world.now
     rep = world.reps[int(rng.random() ** 1.3 * len(world.reps))]
     lead["owner_id"] = rep.pk
+    team_id, team, name = world.desks[rep.pk]
+    story.tables.add(  # who got it and why, as routing writes it
+        Assignment,
+        lead_id=story.lead_id,
+        kind=Assignment.Kind.RULE,
+        owner_id=rep.pk,
+        team_id=team_id,
+        explanation=[
+            f"No routing rule matched: the default team {team} takes it.",
+            f"Weighted round robin in {team}: {name}.",
+        ],
+        mql_cycle=1,
+        at=mql_at,
+    )
     quality = min(1.0, max(0.0, lead["fit_score"] / 100 + rng.gauss(0.2, 0.15)))
     decide = demo._at_work(mql_at + dt.timedelta(hours=rng.expovariate(1 / 1.5)), rng)
     if decide >= now:
@@ -614,10 +644,10 @@ def create_leads_bulk(
         thread.join()
     if failure:
         raise failure[0]
-    _reset_sequences(Account, Lead, EngagementEvent, StageChange, Touch, SlaClock)
+    _reset_sequences(Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment)
     # Fresh planner statistics: without them PostgreSQL still plans for the tables as
     # they were before the load (a scan of millions of events for one batch's leads).
     with connection.cursor() as cursor:
-        for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock):
+        for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return written

@@ -1,10 +1,10 @@
 import pytest
-from django.db.models import Count
+from django.db.models import Count, F
 
 from leads import bulk_demo, demo
 from leads.models import EngagementEvent, Lead, StageChange
 from leads.stages import Stage
-from routing.models import SlaClock
+from routing.models import Assignment, SlaClock
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -43,3 +43,10 @@ def test_the_bulk_history_is_consistent_and_tells_the_same_story():
     assert lead.pk > max(Lead.objects.exclude(pk=lead.pk).values_list("pk", flat=True))
     # rejections carry reasons, as everywhere
     assert not StageChange.objects.filter(transition="reject", reason__isnull=True).exists()
+    # every MQL was routed: who got it, in which team and why is on record, as routing
+    # writes it (the lead page, the team filter and re-routing read it)
+    owners = dict(Lead.objects.filter(first_mql_at__isnull=False).values_list("pk", "owner_id"))
+    assert owners and dict(Assignment.objects.values_list("lead_id", "owner_id")) == owners
+    assert not Assignment.objects.exclude(at=F("lead__first_mql_at")).exists()
+    assert not Assignment.objects.filter(team__isnull=True).exists()
+    assert not Assignment.objects.filter(explanation=[]).exists()
