@@ -77,6 +77,16 @@ def sales_managers() -> list[Any]:
     return users_in_role(SALES_MANAGER)
 
 
+def _labels(name: str) -> dict[str, str]:
+    """A lead field's choice labels, as its get_<name>_display reads them (looked up in
+    a dict here: the sweep tells thousands of leads, and each get_*_display call builds
+    its choices again)."""
+    return {str(value): str(label) for value, label in Lead._meta.get_field(name).flatchoices}
+
+
+_STAGE, _PRIORITY, _SOURCE = _labels("stage"), _labels("priority"), _labels("source")
+
+
 def lead_context(lead: Lead) -> dict[str, Any]:
     account = lead.account if lead.account_id else None
     return {
@@ -85,9 +95,9 @@ def lead_context(lead: Lead) -> dict[str, Any]:
         "lead_email": lead.email,
         "lead_title": lead.title,
         "company": account.name if account else "",
-        "stage": lead.get_stage_display(),
-        "priority": lead.get_priority_display(),
-        "source": lead.get_source_display(),
+        "stage": _STAGE.get(lead.stage, lead.stage),
+        "priority": _PRIORITY.get(lead.priority, lead.priority),
+        "source": _SOURCE.get(lead.source, lead.source),
         "campaign": lead.campaign or lead.utm_campaign,
     }
 
@@ -274,6 +284,18 @@ def _insert(rows: list[Notification]) -> list[Notification]:
     # times) go through their field's preparation
     plain = (models.CharField, models.TextField, models.IntegerField, models.ForeignKey)
     prepared = [(field.attname, None if isinstance(field, plain) else field) for field in fields]
+    # the times are the same few for every row (created now, not yet read or e-mailed):
+    # each is prepared once
+    times: dict[tuple[str, Any], Any] = {}
+
+    def prepare(field: models.Field, value: Any) -> Any:
+        if not isinstance(field, models.DateTimeField):
+            return field.get_db_prep_save(value, connection)
+        key = (field.attname, value)
+        if key not in times:
+            times[key] = field.get_db_prep_save(value, connection)
+        return times[key]
+
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
@@ -289,7 +311,7 @@ def _insert(rows: list[Notification]) -> list[Notification]:
                     [
                         getattr(row, attname)
                         if field is None
-                        else field.get_db_prep_save(getattr(row, attname), connection)
+                        else prepare(field, getattr(row, attname))
                         for attname, field in prepared
                     ]
                 )
