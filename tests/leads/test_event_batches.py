@@ -298,3 +298,31 @@ def test_rescoring_rewrites_leads_in_place_without_touching_an_index(criteria, t
         updated, hot = cursor.fetchone()
     assert updated - updated_before == len(leads)
     assert hot - hot_before == len(leads)
+
+
+def test_the_new_mql_notification_shows_the_score_the_batch_just_computed(criteria, team):
+    hot = new_leads(criteria, 3)
+    now = timezone.now()
+
+    with CaptureQueriesContext(connection) as captured:
+        services.record_events(events=batch(hot, "rfq_submitted"), now=now)
+
+    # the events are read once, to score: the notification takes the score from there
+    event_reads = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "leads_engagementevent"' in q["sql"]
+    ]
+    assert len([sql for sql in event_reads if "ORDER BY" in sql]) == 1
+    for lead in hot:
+        lead = Lead.objects.get(pk=lead.pk)
+        score = services.compute_score(lead, now)
+        top = sorted(score.lines, key=lambda line: -line.points)[:3]
+        note = Notification.objects.get(lead=lead, kind="new_mql")
+        assert note.context["score_lines"] == [
+            f"{line.label}: {line.points:+d}" for line in top if line.points > 0
+        ]
+        assert f"Why it qualified (fit {lead.fit_score}, engagement {lead.engagement_score})" in (
+            note.body
+        )
+        assert f"- {top[0].label}: {top[0].points:+d}" in note.body
