@@ -110,16 +110,23 @@ def start_clocks(
     missing = [start.lead for start in starts if start.policy is None]
     found = policies_for(missing) if missing else {}
     clocks: list[SlaClock | None] = []
+    # every clock starts at `at`: its due and warning times depend on its policy and
+    # kind only, worked out once for each of the few pairs
+    times: dict[tuple[int, str], tuple[dt.datetime, dt.datetime | None]] = {}
     for start in starts:
         policy = start.policy or found.get(start.lead.pk)
         target = policy.target(start.kind) if policy is not None else None
         if policy is None or target is None:
             clocks.append(None)
             continue
-        calendar = policy.calendar.as_calendar()
-        warn_at = None
-        if policy.warning_percent:
-            warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
+        key = (policy.pk, start.kind)
+        if key not in times:
+            calendar = policy.calendar.as_calendar()
+            warn_at = None
+            if policy.warning_percent:
+                warn_at = add_business_time(at, target * policy.warning_percent / 100, calendar)
+            times[key] = (add_business_time(at, target, calendar), warn_at)
+        due_at, warn_at = times[key]
         clocks.append(
             SlaClock(
                 lead=start.lead,
@@ -128,7 +135,7 @@ def start_clocks(
                 owner=start.owner,
                 target=target,
                 started_at=at,
-                due_at=add_business_time(at, target, calendar),
+                due_at=due_at,
                 warn_at=warn_at,
             )
         )
