@@ -197,3 +197,28 @@ def test_more_due_clocks_than_one_read_are_all_handled_once(rep, other_rep, mana
     assert sla.sweep(MONDAY_10 + 90 * dt.timedelta(minutes=1)).as_dict() == (
         sla.SweepResult().as_dict()
     )
+
+
+def test_a_reassignment_after_a_breach_tells_both_reps_without_reading_the_account(
+    rep, other_rep, manager
+):
+    team = TeamFactory(reps=[rep, other_rep], manager=manager, max_open_leads=100)
+    RoutingRuleFactory(team=team)
+    SlaPolicyFactory(decision_minutes=60, breach_action="reassign")
+    lead = make_mql()
+    breached_by = Lead.objects.get(pk=lead.pk).owner
+
+    with CaptureQueriesContext(connection) as captured:
+        result = sla.sweep(MONDAY_10 + HOUR)
+
+    assert result.reassigned == 1
+    new_owner = Lead.objects.get(pk=lead.pk).owner
+    told = Notification.objects.filter(lead=lead, kind="reassigned")
+    assert {n.recipient for n in told} == {breached_by, new_owner}
+    mine = told.get(recipient=new_owner)
+    assert mine.title.startswith("Reassigned: ")
+    assert "A lead was reassigned to you after an SLA breach." in mine.body
+    assert "did not act in time" in mine.body
+    # a reassignment's notification does not show the account's other open leads, so
+    # the sweep does not rank them
+    assert not [q for q in captured.captured_queries if "ROW_NUMBER()" in q["sql"]]
