@@ -92,9 +92,15 @@ def _hand_over(
     return _record_hand_overs([item], at=at)[0]
 
 
-def _record_hand_overs(items: Sequence[_HandOver], *, at: dt.datetime) -> list[Assignment]:
+def _record_hand_overs(
+    items: Sequence[_HandOver],
+    *,
+    at: dt.datetime,
+    running: dict[int, SlaClock] | None = None,
+) -> list[Assignment]:
     """The owners are written: one Assignment row each, the new owners' clocks restarted,
-    the people concerned told — one write of each kind for any number of leads."""
+    the people concerned told — one write of each kind for any number of leads.
+    `running`: the owners' clocks the caller holds (see sla.restart_owner_clocks_many)."""
     records = Assignment.objects.bulk_create(
         [
             Assignment(
@@ -114,7 +120,7 @@ def _record_hand_overs(items: Sequence[_HandOver], *, at: dt.datetime) -> list[A
         ]
     )
     clocks = sla.restart_owner_clocks_many(
-        leads=[item.lead for item in items if item.owner is not None], at=at
+        leads=[item.lead for item in items if item.owner is not None], at=at, running=running
     )
     _tell(items, records, clocks, at)
     # outbound webhooks, after commit
@@ -388,7 +394,8 @@ def reassign_after_breaches(
             )
         )
     _set_owners(items)
-    records = _record_hand_overs(items, at=at)
+    # the breached clock is the one each new owner's restarts: the sweep holds it
+    records = _record_hand_overs(items, at=at, running={lead.pk: c for lead, c in breaches})
     return {item.lead.pk: record for item, record in zip(items, records, strict=True)}
 
 

@@ -223,23 +223,30 @@ def stop_clocks_many(
     kinds: Mapping[int, Collection[str]] | Collection[str] | None = None,
     handed_over: bool = False,
     sync: bool = True,
+    running: Sequence[SlaClock] | None = None,
 ) -> list[SlaClock]:
     """Stop the leads' running clocks (of `kinds`: the same for every lead, or per lead
     pk), recording met or breached and the business time taken, in one read and one
     write; then the leads' sla_due_at (unless `sync` is False: the caller does, once for
-    several changes). The caller holds the leads' locks."""
+    several changes). The caller holds the leads' locks. `running`: those clocks, when
+    the caller has them already, locked and with their policies (the sweep's breached
+    clocks): not read again."""
     by_pk = {lead.pk: lead for lead in leads}
     if not by_pk:
         return []
-    running = SlaClock.objects.filter(lead_id__in=list(by_pk), stopped_at__isnull=True)
-    if kinds is not None and not isinstance(kinds, Mapping):
-        running = running.filter(kind__in=list(kinds))
-    clocks = [
-        clock
-        for clock in running.order_by("lead_id", "pk")
-        if not isinstance(kinds, Mapping) or clock.kind in kinds.get(clock.lead_id, ())
-    ]
-    calendars = _attach(clocks)
+    if running is None:
+        found = SlaClock.objects.filter(lead_id__in=list(by_pk), stopped_at__isnull=True)
+        if kinds is not None and not isinstance(kinds, Mapping):
+            found = found.filter(kind__in=list(kinds))
+        clocks = [
+            clock
+            for clock in found.order_by("lead_id", "pk")
+            if not isinstance(kinds, Mapping) or clock.kind in kinds.get(clock.lead_id, ())
+        ]
+        calendars = _attach(clocks)
+    else:
+        clocks = list(running)
+        calendars = {c.policy_id: c.policy.calendar.as_calendar() for c in clocks}
     for clock in clocks:
         stopped_at = max(at, clock.started_at)
         clock.stopped_at = stopped_at
@@ -274,16 +281,24 @@ def stop_clocks(
     )
 
 
-def restart_owner_clocks_many(*, leads: Sequence[Lead], at: dt.datetime) -> dict[int, SlaClock]:
+def restart_owner_clocks_many(
+    *,
+    leads: Sequence[Lead],
+    at: dt.datetime,
+    running: Mapping[int, SlaClock] | None = None,
+) -> dict[int, SlaClock]:
     """After a change of owner: the new owner gets a full target on the clock that
     measures them personally (decision in mql; first touch in accepted, unless the first
     touch already happened). Qualification and disposition clocks run on. Returns the
     clocks started, by lead pk. The leads' sla_due_at is brought in step once, after
-    both."""
+    both. `running`: by lead pk, the running clock of that kind the caller holds already
+    (the sweep: the breached clocks), not read again when there is one for every lead."""
     kinds = {lead.pk: OWNER_CLOCKS[lead.stage] for lead in leads if lead.stage in OWNER_CLOCKS}
     if not kinds:
         return {}
     moved = [lead for lead in leads if lead.pk in kinds]
+    held = [(running or {}).get(pk) for pk in kinds]
+    known = [c for c in held if c is not None and c.kind == kinds[c.lead_id] and not c.stopped_at]
     stopped = stop_clocks_many(
         leads=moved,
         at=at,
@@ -291,6 +306,7 @@ def restart_owner_clocks_many(*, leads: Sequence[Lead], at: dt.datetime) -> dict
         kinds={pk: [kind] for pk, kind in kinds.items()},
         handed_over=True,
         sync=False,
+        running=known if len(known) == len(kinds) else None,
     )
     was_running = {clock.lead_id for clock in stopped}
     starts = [
@@ -531,6 +547,10 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
     )
     result.warned += claimed_warnings
     result.breached += claimed_breaches
+    for clock in breached:  # as just written (a reassignment stops them next)
+        clock.breached_at = now
+        clock.outcome = SlaClock.Outcome.BREACHED
+        clock.warned_at = clock.warned_at or now
 
     # the disposition clock is marketing's: its breach tells no sales manager
     managers = _team_managers({c.lead_id for c in breached if c.kind != ClockKind.DISPOSITION})
