@@ -26,3 +26,27 @@ def p95(values: list[float]) -> float:
 
 def section(title: str) -> None:
     print(f"\n== {title}", flush=True)
+
+
+# What a benchmark's rolled-back writes touch: leads, their history, clocks, routing.
+WRITTEN_TABLES = (
+    "leads_lead",
+    "leads_engagementevent",
+    "leads_stagechange",
+    "routing_slaclock",
+    "routing_assignment",
+    "routing_notification",
+)
+
+
+def vacuum(tables: tuple[str, ...] = WRITTEN_TABLES) -> None:
+    """Clear the row versions a rolled-back benchmark leaves behind. Without autovacuum
+    (this server may run without it) they pile up run after run and every later
+    measurement reads through them. Outside a transaction only, as VACUUM must run."""
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM {table}")

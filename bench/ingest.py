@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from bench.common import section
+from bench.common import section, vacuum
 from leads.models import Lead, StageChange
 
 
@@ -87,20 +87,8 @@ def measure() -> dict:
                 EngagementEvent.objects.bulk_create(rows)
                 bulk_rates.append(1000 / (time.perf_counter() - started))
                 transaction.savepoint_rollback(rollback)
-    if not connection.in_atomic_block:
-        # A rolled-back batch still leaves its row versions behind (leads rescored and
-        # moved, events, audit rows, clocks: thousands a batch); without autovacuum they
-        # pile up run after run and every later measurement reads through them.
-        with connection.cursor() as cursor:
-            for table in (
-                "leads_lead",
-                "leads_engagementevent",
-                "leads_stagechange",
-                "routing_slaclock",
-                "routing_assignment",
-                "routing_notification",
-            ):
-                cursor.execute(f"VACUUM {table}")
+    # each rolled-back batch left thousands of dead rows (leads, events, audit, clocks)
+    vacuum()
     api, bulk = statistics.median(api_rates), statistics.median(bulk_rates)
     out = {
         "api_events_per_s": round(api),

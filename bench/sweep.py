@@ -24,7 +24,7 @@ import time
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from bench.common import section
+from bench.common import section, vacuum
 
 SIZES = (100_000, 1_000_000)
 DUE = 1_000
@@ -157,20 +157,9 @@ def measure() -> dict:
             }
             print(total, out[f"{total:,} running"], flush=True)
         transaction.set_rollback(True)  # the bench database keeps its data
-    if not connection.in_atomic_block:
-        # The rolled-back transaction still leaves its row versions behind (a million
-        # filler clocks, every running clock moved, the breaches' writes); without
-        # autovacuum they pile up run after run and later runs read through them (the
-        # due clocks' index walked past every earlier run's due clocks).
-        with connection.cursor() as cursor:
-            for table in (
-                "routing_slaclock",
-                "leads_lead",
-                "leads_stagechange",
-                "routing_assignment",
-                "routing_notification",
-            ):
-                cursor.execute(f"VACUUM {table}")
+    # a million filler clocks, every running clock moved and the breaches' writes, dead
+    # (the due clocks' index would walk past every earlier run's due clocks)
+    vacuum()
     return out
 
 
