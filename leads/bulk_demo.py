@@ -452,6 +452,7 @@ def _work(world: World, story: Story, rng: random.Random, mql_at: dt.datetime) -
     rep = world.reps[int(rng.random() ** 1.3 * len(world.reps))]
     lead["owner_id"] = rep.pk
     team_id, team, name = world.desks[rep.pk]
+    lead["routed_team_id"] = team_id
     story.tables.add(  # who got it and why, as routing writes it
         Assignment,
         lead_id=story.lead_id,

@@ -109,6 +109,12 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         on_delete=models.PROTECT,
         related_name="owned_leads",
     )
+    # The team of the lead's latest routing with a team, kept by routing.services with
+    # every hand-over (an Assignment row says the same): routing.assignment.team_of and the
+    # reports read it instead of looking for the latest assignment lead by lead.
+    routed_team = models.ForeignKey(
+        "routing.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     stage = FSMField(default=Stage.NEW, choices=Stage.choices, protected=True, db_index=True)
     stage_entered_at = models.DateTimeField(default=timezone.now)
     fit_score = models.IntegerField(default=0)

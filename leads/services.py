@@ -806,6 +806,7 @@ _CANDIDATE_FIELDS = (
     "engagement_score",
     "free_mail",
     "source",
+    "routed_team_id",  # read when the chosen contact is routed
     *sorted(CriteriaSet.HANDOFF_FIELDS.keys() - {"account", "product_line"}),
 )
 

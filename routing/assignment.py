@@ -157,15 +157,10 @@ def team_of_user(user: Any) -> Team | None:
 
 
 def team_of(lead: Lead) -> Team | None:
-    """The lead's team: where it was last routed, else its owner's first team."""
-    latest = (
-        Assignment.objects.filter(lead=lead, team__isnull=False)
-        .select_related("team__manager")
-        .order_by("-at", "-pk")
-        .first()
-    )
-    if latest is not None:
-        return latest.team
+    """The lead's team: where it was last routed (Lead.routed_team), else its owner's
+    first team."""
+    if lead.routed_team_id is not None:
+        return Team.objects.select_related("manager").get(pk=lead.routed_team_id)
     return team_of_user(lead.owner) if lead.owner_id else None
 
 

@@ -62,14 +62,20 @@ def _set_owners(items: Sequence[_HandOver]) -> None:
     now = timezone.now()
     moved = []
     for item in items:
-        if item.lead.owner_id != (item.owner.pk if item.owner is not None else None):
+        lead = item.lead
+        owner = item.owner.pk if item.owner is not None else None
+        # the team of its latest routing with a team, as its Assignment rows say
+        team = item.team.pk if item.team is not None else lead.routed_team_id
+        if lead.owner_id != owner or lead.routed_team_id != team:
             # A plain column update: the stage is protected and already saved by the
             # caller. Nobody found clears the owner: the lead waits for one, visibly, and
             # is not left with a rep who said no to it before.
-            item.lead.owner = item.owner
-            item.lead.updated_at = now
-            moved.append(item.lead)
-    update_columns(moved, ["owner", "updated_at"])
+            lead.owner = item.owner
+            if item.team is not None:
+                lead.routed_team = item.team
+            lead.updated_at = now
+            moved.append(lead)
+    update_columns(moved, ["owner", "routed_team", "updated_at"])
 
 
 def _hand_over(

@@ -38,6 +38,7 @@ def routed_west(march, west):
     """Rita's L2 routed to West (a team wins over the owner's team), and a West lead."""
     walt = west.memberships.get().user
     Assignment.objects.create(lead=march["L2"], kind="rule", owner=walt, team=west, at=T0)
+    Lead.objects.filter(pk=march["L2"].pk).update(routed_team=west)  # as routing keeps it
     return journey([(MQL, 24)], owner=walt)
 
 

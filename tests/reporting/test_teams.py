@@ -29,6 +29,7 @@ def leads(manager):
     TeamMembership.objects.create(team=east, user=otto)
 
     def routed(lead, *steps):
+        # as routing records a hand-over: the Assignment row, and the lead's routed team
         for team, hours in steps:
             Assignment.objects.create(
                 lead=lead,
@@ -37,6 +38,9 @@ def leads(manager):
                 team=team,
                 at=T0 + dt.timedelta(hours=hours),
             )
+            if team is not None:
+                Lead.objects.filter(pk=lead.pk).update(routed_team=team)
+        lead.refresh_from_db()
         return lead
 
     return {

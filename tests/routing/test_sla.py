@@ -415,6 +415,24 @@ def test_reassigning_an_accepted_lead_restarts_only_an_untouched_first_touch(
     assert SlaClock.objects.filter(lead=touched, kind="first_touch").count() == 1
 
 
+def test_a_lead_keeps_the_team_of_its_latest_routing(team, rep, other_rep, manager):
+    # the reports and a disputed rejection read the lead's team from the lead itself
+    SlaPolicyFactory(decision_minutes=240)
+    night_rep = UserFactory(role="Sales rep")
+    night = TeamFactory(reps=[night_rep], manager=manager)
+    lead = make_mql()
+
+    def routed_team():
+        latest = Assignment.objects.filter(lead=lead, team__isnull=False).latest("at", "pk")
+        return Lead.objects.get(pk=lead.pk).routed_team, latest.team
+
+    assert routed_team() == (team, team)  # routed by the rules
+    routing_services.reassign(lead=lead, to=night_rep, by=manager, at=MONDAY_10 + HOUR)
+    assert routed_team() == (night, night)
+    routing_services.reassign(lead=lead, to=other_rep, by=manager, at=MONDAY_10 + 2 * HOUR)
+    assert routed_team() == (team, team)
+
+
 def test_reps_and_marketing_cannot_reassign(team, rep, other_rep, marketing):
     from leads.services import LeadActionRefused
 
