@@ -9,11 +9,13 @@ and so assert every number a report shows. `change` also keeps the lead's first 
 import datetime as dt
 
 import pytest
+from django.test import RequestFactory
 
 from leads.milestones import note_stage_change
 from leads.models import Lead, StageChange
 from leads.stages import Stage
 from qualification.models import Reason
+from reporting.filters import report_filter, scope_of
 from reporting.models import ReportTargets
 from routing.models import ClockKind, SlaClock, Team, TeamMembership
 from tests.factories import LeadFactory, SlaPolicyFactory, UserFactory
@@ -269,3 +271,12 @@ def full(clocks, march):
             engagement_score=40,
         )
     return march
+
+
+def scope_for(user, **params):
+    """The report scope `user` gets for the March cohort with these filters."""
+    request = RequestFactory().get("/reports/", {**MARCH, **params})
+    request.user = user
+    scope = scope_of(report_filter(request, now=NOW), now=NOW)
+    assert scope is not None
+    return scope

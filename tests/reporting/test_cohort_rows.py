@@ -10,23 +10,13 @@ import json
 
 import pytest
 from django.db import connection
-from django.test import RequestFactory
 
 from leads.models import Lead, StageChange
-from reporting.filters import report_filter, scope_of
 from routing.models import Assignment, SlaClock
 
-from .conftest import MARCH, MQL, NOW, T0, journey
+from .conftest import MQL, NOW, T0, journey, scope_for
 
 pytestmark = pytest.mark.django_db
-
-
-def scope_for(user, **params):
-    request = RequestFactory().get("/reports/", {**MARCH, **params})
-    request.user = user
-    scope = scope_of(report_filter(request, now=NOW), now=NOW)
-    assert scope is not None
-    return scope
 
 
 def leads_of(rows) -> set[int]:

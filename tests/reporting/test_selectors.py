@@ -16,30 +16,20 @@ The March 2026 cohort (fixture `march`), times in hours after Monday 2 March 09:
 import datetime as dt
 
 import pytest
-from django.test import RequestFactory
 
 from leads.models import Lead
 from leads.stages import Stage
 from reporting import selectors
-from reporting.filters import report_filter, scope_of
 from routing.models import Assignment, ClockKind, TeamMembership
 from tests.factories import ChecklistItemFactory, CriteriaSetFactory, UserFactory
 
-from .conftest import MARCH, NOW, T0, clock, hours, journey, set_targets
+from .conftest import T0, clock, hours, journey, scope_for, set_targets
 
 pytestmark = pytest.mark.django_db
 
 ENGAGED, MQL, ACCEPTED, REJECTED = Stage.ENGAGED, Stage.MQL, Stage.ACCEPTED, Stage.REJECTED
 SQL, OPP, NURTURE = Stage.SQL, Stage.OPPORTUNITY, Stage.NURTURE
 DAY = 24
-
-
-def scope_for(user, **params):
-    request = RequestFactory().get("/reports/", {**MARCH, **params})
-    request.user = user
-    scope = scope_of(report_filter(request, now=NOW), now=NOW)
-    assert scope is not None
-    return scope
 
 
 # --- funnel -----------------------------------------------------------------------------------
