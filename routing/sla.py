@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -430,6 +430,18 @@ def _due(now: dt.datetime) -> Q:
     )
 
 
+def _due_parts(now: dt.datetime, limit: int, skip: Collection[int]) -> tuple[QuerySet, QuerySet]:
+    running = SlaClock.objects.filter(stopped_at__isnull=True)
+    if skip:
+        running = running.exclude(lead_id__in=list(skip))
+    breaches = running.filter(breached_at__isnull=True, due_at__lte=now).order_by("due_at")
+    warnings = running.filter(warned_at__isnull=True, warn_at__lte=now).order_by("warn_at")
+    return (
+        breaches.annotate(part=Value("breach")).values_list("lead_id", "part")[:limit],
+        warnings.annotate(part=Value("warning")).values_list("lead_id", "part")[:limit],
+    )
+
+
 def due_leads(now: dt.datetime, *, limit: int = READ_SIZE, skip: Collection[int] = ()) -> QuerySet:
     """(lead pk, "breach" or "warning") of the first `limit` clocks to breach and the first
     `limit` to warn at `now` (leads in `skip` left out), each part read in the order of
@@ -439,15 +451,16 @@ def due_leads(now: dt.datetime, *, limit: int = READ_SIZE, skip: Collection[int]
     takes "running" and "due by now" for independent: with a million running clocks and
     as many stopped ones, all of those due in the past, it expects a third of the table
     to match and reads all of it.)"""
-    running = SlaClock.objects.filter(stopped_at__isnull=True)
-    if skip:
-        running = running.exclude(lead_id__in=list(skip))
-    breaches = running.filter(breached_at__isnull=True, due_at__lte=now).order_by("due_at")
-    warnings = running.filter(warned_at__isnull=True, warn_at__lte=now).order_by("warn_at")
-    return (breaches.annotate(part=Value("breach")).values_list("lead_id", "part")[:limit]).union(
-        warnings.annotate(part=Value("warning")).values_list("lead_id", "part")[:limit],
-        all=True,
-    )
+    breaches, warnings = _due_parts(now, limit, skip)
+    return breaches.union(warnings, all=True)
+
+
+def _read_due(now: dt.datetime, skip: Collection[int]) -> list[tuple[int, str]]:
+    """due_leads, read: one query where a UNION's parts may have their own LIMIT
+    (PostgreSQL), a query per part where they may not (SQLite, the quick start)."""
+    if connection.features.supports_slicing_ordering_in_compound:
+        return list(due_leads(now, limit=READ_SIZE, skip=skip))
+    return [row for part in _due_parts(now, READ_SIZE, skip) for row in part]
 
 
 def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
@@ -470,7 +483,7 @@ def sweep(now: dt.datetime, *, batch_size: int = BATCH_SIZE) -> SweepResult:
     seen: set[int] = set()  # claimed, or held by another worker: not read again
     skipped: set[int] = set()  # held by another worker
     while True:
-        read = list(due_leads(now, limit=READ_SIZE, skip=skipped))
+        read = _read_due(now, skipped)
         due = sorted({lead_id for lead_id, _ in read} - seen)
         seen.update(due)
         for start in range(0, len(due), batch_size):
