@@ -140,9 +140,13 @@ def _json(value: Any) -> Any:
     return json.dumps(value)
 
 
+# what the bulk story writes, parents first
+MODELS = (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment)
+
+
 def _write(tables: Tables, now: dt.datetime) -> None:
     """COPY each model's rows, parents first."""
-    for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment):
+    for model in MODELS:
         rows = tables.rows.get(model)
         if not rows:
             continue
@@ -645,10 +649,10 @@ def create_leads_bulk(
         thread.join()
     if failure:
         raise failure[0]
-    _reset_sequences(Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment)
+    _reset_sequences(*MODELS)
     # Fresh planner statistics: without them PostgreSQL still plans for the tables as
     # they were before the load (a scan of millions of events for one batch's leads).
     with connection.cursor() as cursor:
-        for model in (Account, Lead, EngagementEvent, StageChange, Touch, SlaClock, Assignment):
+        for model in MODELS:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return written

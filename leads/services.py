@@ -806,7 +806,6 @@ _CANDIDATE_FIELDS = (
     "engagement_score",
     "free_mail",
     "source",
-    "routed_team_id",  # read when the chosen contact is routed
     *sorted(CriteriaSet.HANDOFF_FIELDS.keys() - {"account", "product_line"}),
 )
 

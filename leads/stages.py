@@ -13,6 +13,9 @@ class Stage(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
+# What get_stage_display shows, for code that reads stages as plain values.
+STAGE_LABELS = dict(Stage.choices)
+
 # A closed lead has left the lifecycle: converted or disqualified.
 CLOSED_STAGES = (Stage.OPPORTUNITY, Stage.DISQUALIFIED)
 OPEN_STAGES = tuple(s for s in Stage.values if s not in CLOSED_STAGES)

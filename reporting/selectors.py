@@ -52,7 +52,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    FilteredRelation,
     FloatField,
     Func,
     IntegerField,
@@ -70,7 +69,7 @@ from leads.milestones import ENTERED_FUNNEL, FIRST_REACHED
 from leads.models import Lead, StageChange
 from leads.stages import Stage
 from qualification.models import ChecklistItem, CriteriaSet, Reason
-from routing.models import ClockKind, SlaClock, Team
+from routing.models import ClockKind, SlaClock, Team, TeamMembership
 
 from . import stats
 from .models import ReportTargets
@@ -268,31 +267,22 @@ class Teams:
     (read here, a handful of rows). Reading each lead's latest assignment instead cost a
     lookup per row, and per team a search of every assignment for the latest ones."""
 
-    ids: tuple[int, ...]
     owners: dict[int, tuple[int, ...]]  # team -> the users whose first active team it is
 
     @classmethod
     def load(cls) -> Teams:
-        """Every team, with its active memberships if it is active: one query."""
-        ids: list[int] = []
+        """Each user's first active membership of an active team: one query."""
         first: dict[int, int] = {}  # user -> their first active membership's team
-        memberships = Q(memberships__active=True, active=True)
-        for team, user in (
-            Team.objects.annotate(member=FilteredRelation("memberships", condition=memberships))
-            .order_by("member__pk")
-            .values_list("pk", "member__user")
+        for user, team in (
+            TeamMembership.objects.filter(active=True, team__active=True)
+            .order_by("pk")
+            .values_list("user", "team")
         ):
-            if team not in ids:
-                ids.append(team)
-            if user is not None:
-                first.setdefault(user, team)
+            first.setdefault(user, team)
         owners: dict[int, list[int]] = defaultdict(list)
         for user, team in first.items():
             owners[team].append(user)
-        return cls(
-            ids=tuple(sorted(ids)),
-            owners={team: tuple(users) for team, users in owners.items()},
-        )
+        return cls(owners={team: tuple(users) for team, users in owners.items()})
 
     def of(self, lead_ref: str = "pk", owner_ref: str = "owner") -> Case:
         """The team of the lead at `lead_ref`, whose owner is at `owner_ref`."""

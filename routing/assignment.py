@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.selectors import lead_facts
-from leads.stages import Stage
+from leads.stages import STAGE_LABELS, Stage
 
 from .models import Assignment, OutOfOffice, RoutingRule, Team, TeamMembership
 
@@ -29,7 +29,6 @@ LOAD_STAGES = (Stage.MQL, Stage.ACCEPTED)
 ACCOUNT_STAGES = (Stage.MQL, Stage.ACCEPTED, Stage.SQL, Stage.NURTURE)
 # what an account match reads of the account's other leads
 OTHER_FIELDS = ("pk", "account_id", "first_name", "last_name", "email", "stage", "owner_id")
-STAGE_LABELS = dict(Stage.choices)  # as get_stage_display reads them
 
 
 @dataclass

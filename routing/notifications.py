@@ -26,7 +26,7 @@ from django.utils.html import escape
 
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
-from leads.stages import OPEN_STAGES, Stage
+from leads.stages import OPEN_STAGES, STAGE_LABELS
 
 from .models import Notification
 
@@ -84,7 +84,7 @@ def _labels(name: str) -> dict[str, str]:
     return {str(value): str(label) for value, label in Lead._meta.get_field(name).flatchoices}
 
 
-_STAGE, _PRIORITY, _SOURCE = _labels("stage"), _labels("priority"), _labels("source")
+_PRIORITY, _SOURCE = _labels("priority"), _labels("source")
 
 
 def lead_context(lead: Lead) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def lead_context(lead: Lead) -> dict[str, Any]:
         "lead_email": lead.email,
         "lead_title": lead.title,
         "company": account.name if account else "",
-        "stage": _STAGE.get(lead.stage, lead.stage),
+        "stage": STAGE_LABELS.get(lead.stage, lead.stage),
         "priority": _PRIORITY.get(lead.priority, lead.priority),
         "source": _SOURCE.get(lead.source, lead.source),
         "campaign": lead.campaign or lead.utm_campaign,
@@ -147,9 +147,8 @@ def new_mql_contexts(entries: Sequence[NewOwner], *, now: dt.datetime) -> list[d
         )
         rows = list(ranked)
         owners = get_user_model().objects.in_bulk({row.owner_id for row in rows if row.owner_id})
-        stages = dict(Stage.choices)  # as get_stage_display reads them
         for row in rows:
-            shown = f"{Lead.name.fget(row)} ({stages.get(row.stage, row.stage)}" + (
+            shown = f"{Lead.name.fget(row)} ({STAGE_LABELS.get(row.stage, row.stage)}" + (
                 f", {person(owners[row.owner_id])})" if row.owner_id else ")"
             )
             others.setdefault(row.account_id, []).append((row.pk, shown))

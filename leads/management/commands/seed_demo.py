@@ -1,3 +1,4 @@
+import contextlib
 import time
 
 from django.conf import settings
@@ -49,14 +50,12 @@ class Command(BaseCommand):
             self.stdout.write("Database already has users; demo data not loaded.")
             return
         started = time.monotonic()
-        if leads > bulk_demo.BULK_THRESHOLD:
-            # bulk: batches are committed by a writer thread of their own as they go
-            self._seed(leads=leads, months=months, started=started)
-            return
         # All or nothing: a run stopped half-way (Ctrl-C during the first `make run`)
         # leaves an empty database, which the next `--if-empty` run fills, not a demo
-        # with users and half its leads.
-        with transaction.atomic():
+        # with users and half its leads. (A bulk load's batches are committed by a writer
+        # thread of their own as they go.)
+        bulk = leads > bulk_demo.BULK_THRESHOLD
+        with contextlib.nullcontext() if bulk else transaction.atomic():
             self._seed(leads=leads, months=months, started=started)
 
     def _seed(self, *, leads: int, months: int, started: float) -> None:
