@@ -18,6 +18,11 @@ import django  # noqa: E402
 
 django.setup()
 
+from config.runtime import settle  # noqa: E402
+
+# measured as a web or Celery worker runs once it has loaded the app
+settle()
+
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)

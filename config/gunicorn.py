@@ -41,3 +41,10 @@ keepalive = _int("WEB_KEEPALIVE", 5, 0)
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 proc_name = "handoff-web"
+
+
+def post_worker_init(worker) -> None:
+    """The worker has loaded the app: see config.runtime."""
+    from config.runtime import settle
+
+    settle()

@@ -102,3 +102,35 @@ def test_it_caps_the_memory_of_each_celery_worker_child():
 
     assert context.params["concurrency"] == 2
     assert context.params["max_memory_per_child"] == 200_000  # KiB: a child past it is replaced
+
+
+@pytest.fixture
+def collector():
+    """The garbage collector as the test found it, restored afterwards."""
+    import gc
+
+    threshold = gc.get_threshold()
+    yield gc
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_a_web_worker_freezes_what_it_loaded_and_collects_less_often(monkeypatch, collector):
+    cfg = gunicorn_config(monkeypatch)
+    assert collector.get_freeze_count() == 0
+
+    cfg.post_worker_init(worker=None)  # gunicorn calls it once the worker loaded the app
+
+    # everything loaded so far is out of the collector's way, and a batch's objects
+    # are collected every 50,000 allocations rather than every 700
+    assert collector.get_freeze_count() > 10_000
+    assert collector.get_threshold()[0] == 50_000
+
+
+def test_a_celery_pool_process_does_the_same(collector):
+    from celery.signals import worker_process_init
+
+    worker_process_init.send(sender=None)
+
+    assert collector.get_freeze_count() > 10_000
+    assert collector.get_threshold()[0] == 50_000
