@@ -106,12 +106,17 @@ def test_it_caps_the_memory_of_each_celery_worker_child():
 
 @pytest.fixture
 def collector():
-    """The garbage collector as the test found it, restored afterwards."""
+    """Python's garbage collector as a fresh process has it (an in-process Celery worker
+    of another test may have settled this one), restored afterwards."""
     import gc
 
-    threshold = gc.get_threshold()
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
     yield gc
     gc.unfreeze()
+    if frozen:
+        gc.freeze()
     gc.set_threshold(*threshold)
 
 
