@@ -108,6 +108,7 @@ class Lead(ConcurrentTransitionMixin, models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="owned_leads",
+        db_index=False,  # lead_owner_stage (owner first) serves every lookup by owner
     )
     # The team of the lead's latest routing with a team, kept by routing.services with
     # every hand-over (an Assignment row says the same): routing.assignment.team_of and the
@@ -372,7 +373,10 @@ class StageChange(models.Model):
     """One row per transition, by a person or by the system (actor null). Append-only:
     no update or delete path here, in the admin, or (on PostgreSQL) in the database."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="stage_changes")
+    # no index of its own: stage_change_lead_at (lead first) serves every lookup by lead
+    lead = models.ForeignKey(
+        Lead, on_delete=models.PROTECT, related_name="stage_changes", db_index=False
+    )
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     transition = models.CharField(max_length=30)
@@ -479,7 +483,8 @@ class EngagementEvent(models.Model):
         EMAIL_REPLY = "email_reply", "E-mail reply"
         UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    # no index of its own: event_lead_time (lead first) serves every lookup by lead
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     occurred_at = models.DateTimeField()
     # Idempotency key from the sending system: a repeat is a no-op.

@@ -187,7 +187,10 @@ class Assignment(models.Model):
         MANUAL = "manual", "Reassigned by a manager"
         SLA = "sla", "Reassigned after an SLA breach"
 
-    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="assignments")
+    # no index of its own: assignment_lead_at (lead first) serves every lookup by lead
+    lead = models.ForeignKey(
+        Lead, on_delete=models.PROTECT, related_name="assignments", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -370,7 +373,10 @@ class SlaClock(models.Model):
         BREACHED = "breached", "Breached"
         REASSIGNED = "reassigned", "Handed over before due"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="sla_clocks")
+    # no index of its own: sla_clock_lead_kind (lead first) serves every lookup by lead
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="sla_clocks", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=ClockKind.choices)
     policy = models.ForeignKey(SlaPolicy, on_delete=models.PROTECT, related_name="clocks")
     owner = models.ForeignKey(
@@ -441,8 +447,12 @@ class Notification(models.Model):
         REASSIGNED = "reassigned", "Reassignment"
         LEAD_REJECTED = "lead_rejected", "Lead rejected"
 
+    # no index of its own: notification_recipient (recipient first) serves every lookup
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     lead = models.ForeignKey(

@@ -87,3 +87,53 @@ def test_the_reports_read_their_cohort_through_the_leads_first_times():
     used = indexes_used(scope.first_mqls())
     assert "lead_first_mql" in used
     assert used & by_lead
+
+
+# the tables written with every event, stage change, routing, clock and notification
+WRITTEN = (
+    "leads_lead",
+    "leads_engagementevent",
+    "leads_stagechange",
+    "routing_assignment",
+    "routing_slaclock",
+    "routing_notification",
+)
+
+
+def test_the_busy_tables_carry_no_index_that_another_one_already_serves():
+    """Each index is written with every row: one whose columns lead another index (on the
+    same columns compared the same way, over the same rows) costs writes and serves no
+    read, and a pattern-matching copy (varchar_pattern_ops) serves no exact match."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.relname, i.relname, x.indkey::int2[], x.indclass::oid[],
+                   x.indpred IS NOT NULL OR x.indexprs IS NOT NULL, x.indisunique,
+                   pg_get_indexdef(x.indexrelid) LIKE '%%pattern_ops%%'
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_class t ON t.oid = x.indrelid
+            WHERE t.relname = ANY(%s)
+            """,
+            [list(WRITTEN)],
+        )
+        indexes = cursor.fetchall()
+    assert {row[0] for row in indexes} == set(WRITTEN)
+
+    pattern_copies = sorted(name for _, name, *_, pattern in indexes if pattern)
+    redundant = sorted(
+        f"{name} (served by {other})"
+        for table, name, columns, classes, special, unique, _ in indexes
+        if not special and not unique
+        for other_table, other, other_columns, other_classes, other_special, *_ in indexes
+        if other_table == table
+        and other != name
+        and not other_special
+        and other_columns[: len(columns)] == columns
+        and other_classes[: len(classes)] == classes
+        and (len(other_columns) > len(columns) or other < name)
+    )
+    assert {"pattern copies": pattern_copies, "redundant": redundant} == {
+        "pattern copies": [],
+        "redundant": [],
+    }
