@@ -42,7 +42,7 @@ from . import demo
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .roles import SALES_REP
-from .stages import Stage
+from .stages import SALES_STAGES, Stage
 
 BULK_THRESHOLD = 2000
 BATCH = 20_000
@@ -187,6 +187,9 @@ class World:
     # each rep's team (id, what the routing explanation says of it and of the rep)
     desks: dict[int, tuple[int, str, str]]
     fit_memo: dict[tuple, tuple[int, bool]] = field(default_factory=dict)
+    # per account: its contacts' summed engagement so far, and whether one of them is
+    # with sales (the account-MQL rule's inputs, see _account_mql)
+    accounts: dict[int, list] = field(default_factory=dict)
 
 
 def _load_world(now: dt.datetime, reps_wanted: int) -> World:
@@ -413,7 +416,7 @@ def _simulate(
     points = world.event_points[line]
     t = created
     engagement = 0
-    mql_at = None
+    mql_at = last_event = None
     for kind in kinds:
         t = t + dt.timedelta(hours=rng.uniform(0.2, 72))
         if t >= now:
@@ -429,6 +432,7 @@ def _simulate(
             metadata={},
             created_at=t,
         )
+        last_event = t
         engagement += points.get(kind, 0)
         lead["engagement_score"] = engagement
         if story.stage == Stage.NEW:
@@ -442,13 +446,45 @@ def _simulate(
             lead["mql_cycle"] = 1
             story.move("qualify_mql", Stage.MQL, t)
             mql_at = t
+    if mql_at is None and last_event is not None and must_haves:
+        mql_at = _account_mql(world, story, criteria, last_event)
     if mql_at is not None:
         _work(world, story, rng, mql_at)
+    if lead["account_id"] is not None:
+        account = world.accounts.setdefault(lead["account_id"], [0, False])
+        account[0] += engagement
+        account[1] = account[1] or story.stage in SALES_STAGES
     lead["stage"] = story.stage
     lead["stage_entered_at"] = story.at
     if story.stage == Stage.SQL:
         lead["next_step"] = "Technical workshop with their engineering team"
     tables.add(Lead, id=lead_id, **lead)
+
+
+def _account_mql(
+    world: World, story: Story, criteria: CriteriaSet, at: dt.datetime
+) -> dt.datetime | None:
+    """The account-MQL rule (leads.services._account_mqls) as the history meets it: an
+    engaged contact whose events take its account's summed engagement to the criteria
+    set's account threshold, while none of the account's contacts is with sales, becomes
+    the account's MQL at its last event (it passes the must-have fit rules and has the
+    handoff fields; the caller checked). Without it the bulk history had no account MQLs
+    and left thousands of accounts over their threshold that the rule never lets stand,
+    which the first event on any of their contacts then turned into an MQL."""
+    lead = story.lead
+    threshold = criteria.account_engagement_threshold
+    if threshold is None or lead["account_id"] is None or story.stage != Stage.ENGAGED:
+        return None
+    total, with_sales = world.accounts.get(lead["account_id"], (0, False))
+    total += lead["engagement_score"]
+    if with_sales or total < threshold:
+        return None
+    lead["account_mql_reason"] = (
+        f"Account engagement {total} reached the account threshold of {threshold}"
+    )
+    lead["mql_cycle"] = 1
+    story.move("qualify_mql", Stage.MQL, at)
+    return at
 
 
 def _work(world: World, story: Story, rng: random.Random, mql_at: dt.datetime) -> None:

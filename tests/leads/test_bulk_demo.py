@@ -50,3 +50,16 @@ def test_the_bulk_history_is_consistent_and_tells_the_same_story():
     assert not Assignment.objects.exclude(at=F("lead__first_mql_at")).exists()
     assert not Assignment.objects.filter(team__isnull=True).exists()
     assert not Assignment.objects.filter(explanation=[]).exists()
+    # the account-MQL rule, as the services apply it: an account whose contacts' summed
+    # engagement reaches its criteria set's account threshold, with none of them with
+    # sales, gets one of its contacts as an MQL, with the reason (about one MQL in five,
+    # as in the demo the services make)
+    mqls = Lead.objects.filter(first_mql_at__isnull=False)
+    account_mqls = mqls.exclude(account_mql_reason="").select_related("criteria_set")
+    assert 0.1 < account_mqls.count() / mqls.count() < 0.3
+    for lead in account_mqls:
+        threshold = lead.criteria_set.account_engagement_threshold
+        assert threshold is not None and lead.account_id is not None
+        assert lead.account_mql_reason.endswith(f"reached the account threshold of {threshold}")
+        total = int(lead.account_mql_reason.split()[2])
+        assert total >= threshold
