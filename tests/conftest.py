@@ -43,3 +43,19 @@ def marketing(db):
 def _fast_password_hashing(settings):
     # Production hashing costs ~0.5 s per user; the suite creates hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _unsettled_garbage_collector():
+    """An in-process Celery worker (a few tests start one) settles the garbage collector
+    of the process it runs in, as a pool process does (config.runtime): give the next
+    test the collector of a fresh process, so that what a test leaves behind is still
+    collected (a database connection held in a cycle kept the test database open)."""
+    import gc
+
+    threshold = gc.get_threshold()
+    yield
+    if gc.get_freeze_count() or gc.get_threshold() != threshold:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.collect()

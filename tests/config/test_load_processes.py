@@ -106,18 +106,11 @@ def test_it_caps_the_memory_of_each_celery_worker_child():
 
 @pytest.fixture
 def collector():
-    """Python's garbage collector as a fresh process has it (an in-process Celery worker
-    of another test may have settled this one), restored afterwards."""
+    """Python's garbage collector, as a fresh process has it (tests/conftest.py gives
+    every test that and puts it back afterwards)."""
     import gc
 
-    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
-    gc.unfreeze()
-    gc.set_threshold(700, 10, 10)
-    yield gc
-    gc.unfreeze()
-    if frozen:
-        gc.freeze()
-    gc.set_threshold(*threshold)
+    return gc
 
 
 def test_a_web_worker_freezes_what_it_loaded_and_collects_less_often(monkeypatch, collector):
