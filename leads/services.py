@@ -1035,8 +1035,12 @@ class NewEvent:
     metadata: dict[str, Any] | None = None
 
 
+# the kinds, as a set (Kind.values builds a new list each time it is read)
+EVENT_KINDS = frozenset(EngagementEvent.Kind.values)
+
+
 def _check_event(item: NewEvent) -> None:
-    if item.kind not in EngagementEvent.Kind.values:
+    if item.kind not in EVENT_KINDS:
         raise LeadActionRefused(
             "invalid_event_kind",
             f"Unknown event kind '{item.kind}'. Use one of: "

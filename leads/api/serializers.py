@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from leads.models import Account, EngagementEvent, Lead, Touch
-from leads.services import TRANSITIONS, normalise_domain
+from leads.services import EVENT_KINDS, TRANSITIONS, normalise_domain
 from leads.stages import Stage
 from qualification.models import ChecklistAnswer
 
@@ -369,7 +369,7 @@ class EventSerializer(StrictSerializer):
         lead, kind, occurred_at = item.get("lead"), item.get("kind"), item.get("occurred_at")
         if type(lead) is not int or not 1 <= lead <= MAX_ID:
             return None
-        if type(kind) is not str or kind not in _EVENT_KINDS:
+        if type(kind) is not str or kind not in EVENT_KINDS:
             return None
         if type(occurred_at) is not str or occurred_at != occurred_at.strip():
             return None
@@ -397,10 +397,9 @@ class EventSerializer(StrictSerializer):
         return value
 
 
-# EventSerializer.plain_value: the keys it takes, the text fields' limits, the kinds
+# EventSerializer.plain_value: the keys it takes, the text fields' limits
 _PLAIN_TEXT_LIMITS = {"external_id": 200, "url": 500, "content_tag": 80}
 _PLAIN_EVENT_KEYS = frozenset({"lead", "kind", "occurred_at", *_PLAIN_TEXT_LIMITS})
-_EVENT_KINDS = frozenset(EngagementEvent.Kind.values)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
