@@ -51,6 +51,12 @@ def browser(monkeypatch):
         )
         yield chromium
         chromium.close()
+        # While Playwright's event loop runs in this thread, Django keeps the test's
+        # queries on a connection of their own, which nothing else closes: left open, it
+        # kept the test database from being dropped at the end of the run.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture
