@@ -27,7 +27,7 @@ from django.db.models import DateTimeField, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from leads.bulk import update_columns
+from leads.bulk import attach_related, update_columns
 from leads.models import Lead, StageChange, Touch
 from leads.stages import Stage
 
@@ -203,15 +203,10 @@ def _attach(clocks: Sequence[SlaClock], *, owners: bool = False) -> dict[int, Ca
         .prefetch_related("calendar__holidays")
         .in_bulk()
     )
-    users = (
-        get_user_model().objects.in_bulk({c.owner_id for c in clocks if c.owner_id})
-        if owners
-        else {}
-    )
     for clock in clocks:
         clock.policy = policies[clock.policy_id]
-        if owners:
-            clock.owner = users.get(clock.owner_id)
+    if owners:
+        attach_related(clocks, ["owner"])
     return {pk: policy.calendar.as_calendar() for pk, policy in policies.items()}
 
 
@@ -514,13 +509,7 @@ def _claim(pks: Sequence[int]) -> list[Lead]:
         .select_related("account")
         .order_by("pk")
     )
-    for name in SHARED:
-        field = Lead._meta.get_field(name)
-        ids = {getattr(lead, field.attname) for lead in leads} - {None}
-        found = field.related_model.objects.in_bulk(ids) if ids else {}
-        for lead in leads:
-            if getattr(lead, field.attname) is not None:
-                setattr(lead, name, found[getattr(lead, field.attname)])
+    attach_related(leads, SHARED)
     return leads
 
 

@@ -1,6 +1,7 @@
 """The web and worker processes as the Procfile starts them: gunicorn reads
 config/gunicorn.py from the environment, Celery accepts the worker's options."""
 
+import gc
 import shlex
 import sys
 from pathlib import Path
@@ -104,31 +105,22 @@ def test_it_caps_the_memory_of_each_celery_worker_child():
     assert context.params["max_memory_per_child"] == 200_000  # KiB: a child past it is replaced
 
 
-@pytest.fixture
-def collector():
-    """Python's garbage collector, as a fresh process has it (tests/conftest.py gives
-    every test that and puts it back afterwards)."""
-    import gc
-
-    return gc
-
-
-def test_a_web_worker_freezes_what_it_loaded_and_collects_less_often(monkeypatch, collector):
+def test_a_web_worker_freezes_what_it_loaded_and_collects_less_often(monkeypatch):
     cfg = gunicorn_config(monkeypatch)
-    assert collector.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0
 
     cfg.post_worker_init(worker=None)  # gunicorn calls it once the worker loaded the app
 
     # everything loaded so far is out of the collector's way, and a batch's objects
     # are collected every 50,000 allocations rather than every 700
-    assert collector.get_freeze_count() > 10_000
-    assert collector.get_threshold()[0] == 50_000
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] == 50_000
 
 
-def test_a_celery_pool_process_does_the_same(collector):
+def test_a_celery_pool_process_does_the_same():
     from celery.signals import worker_process_init
 
     worker_process_init.send(sender=None)
 
-    assert collector.get_freeze_count() > 10_000
-    assert collector.get_threshold()[0] == 50_000
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] == 50_000
