@@ -187,9 +187,11 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 condition=Q(stage="nurture", archived_at__isnull=True),
                 name="lead_follow_up_due",
             ),
-            # the manager's team page: open sales leads by owner, most urgent first
+            # the manager's team page: open sales leads by owner, most urgent first, in
+            # the page's whole order (URGENT_FIRST ends with the id): each owner's first
+            # rows are the index's first entries, read without the table or a sort
             models.Index(
-                fields=["owner", "sla_due_at"],
+                fields=["owner", "sla_due_at", "id"],
                 condition=Q(stage__in=("mql", "accepted", "sql"), archived_at__isnull=True),
                 name="lead_team_by_due",
             ),

@@ -137,7 +137,7 @@ class UrgentFirst:
 
     Sorting all of a team's open leads costs as much as the team's backlog (about 90,000
     leads for a 50-rep team at a million leads). Instead each owner's first rows are read
-    from the lead_team_by_due index (owner, sla_due_at) in one LATERAL join and merged:
+    from the lead_team_by_due index (owner, sla_due_at, id) in one LATERAL join and merged:
     rows up to N cost about owners x N index entries, whatever the backlog. Counting
     stops at a limit the same way. Other databases (the SQLite quick start) sort."""
 
