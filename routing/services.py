@@ -55,6 +55,9 @@ class _HandOver:
     team: Team | None = None
     rule: RoutingRule | None = None
     note: str = ""
+    # the previous owner already hears of it: the breach notice that caused the hand-over
+    # goes to them and says where the lead went (one event, one notification a person)
+    previous_told: bool = False
 
 
 def _set_owners(items: Sequence[_HandOver]) -> None:
@@ -170,7 +173,12 @@ def _tell(
                 managers = notifications.sales_managers()
             for manager in managers:
                 messages.append(notifications.Message(manager, kind, lead, context))
-        if handed_over and previous is not None and previous != record.owner:
+        if (
+            handed_over
+            and previous is not None
+            and previous != record.owner
+            and not item.previous_told
+        ):
             taken = {
                 **notifications.lead_context(lead),
                 "headline": f"This lead now belongs to {person(record.owner)}.",
@@ -367,7 +375,8 @@ def reassign_after_breaches(
 ) -> dict[int, Assignment]:
     """For each lead whose clock ran out, the next rep by the routing rules (never the one
     who breached); returns the assignments by lead pk, without the leads nobody else can
-    take. Called by the sweep with the leads locked.
+    take. Called by the sweep with the leads locked; the sweep's breach notice tells the
+    clock's owner where the lead went, so they get no second notice of the hand-over.
 
     The routing decisions are taken lead after lead (assignment.route_many: each sees
     the round robin and the load the earlier ones left, so nobody goes past capacity);
@@ -397,17 +406,14 @@ def reassign_after_breaches(
                 lines,
                 team=routing.team,
                 rule=routing.rule,
+                # the sweep tells the clock's owner of the breach, with this action
+                previous_told=clock.owner_id is not None and clock.owner_id == lead.owner_id,
             )
         )
     _set_owners(items)
     # the breached clock is the one each new owner's restarts: the sweep holds it
     records = _record_hand_overs(items, at=at, running={lead.pk: c for lead, c in breaches})
     return {item.lead.pk: record for item, record in zip(items, records, strict=True)}
-
-
-def reassign_after_breach(*, lead: Lead, clock: SlaClock, at: dt.datetime) -> Assignment | None:
-    """reassign_after_breaches for one lead: None when nobody else can take it."""
-    return reassign_after_breaches(breaches=[(lead, clock)], at=at).get(lead.pk)
 
 
 # --- notifications --------------------------------------------------------------------

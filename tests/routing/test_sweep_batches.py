@@ -109,7 +109,13 @@ def test_a_batch_of_mixed_policies_reassigns_hot_leads_and_returns_standard_ones
             MONDAY_10 + 2 * HOUR,
         )
         assert lead.sla_due_at == new_clock.due_at  # the team page's order follows
-        assert Notification.objects.filter(lead=lead, kind="reassigned").count() == 2
+        # the new owner is told of the lead; the one who breached, by the breach notice
+        # alone, which says where the lead went
+        assert Notification.objects.filter(lead=lead, kind="reassigned").get().recipient == (
+            lead.owner
+        )
+        breach = Notification.objects.get(lead=lead, kind="sla_breach", recipient=before)
+        assert f"Reassigned to {lead.owner.get_full_name()}." in breach.body
     for lead in standard:
         lead.refresh_from_db()
         assert lead.stage == Stage.REJECTED
@@ -221,8 +227,15 @@ def test_a_reassignment_after_a_breach_tells_both_reps_without_reading_the_accou
 
     assert result.reassigned == 1
     new_owner = Lead.objects.get(pk=lead.pk).owner
-    told = Notification.objects.filter(lead=lead, kind="reassigned")
-    assert {n.recipient for n in told} == {breached_by, new_owner}
+    # each rep hears of it once: the one who breached by the breach notice, which says
+    # where the lead went, the new owner by the reassignment
+    told = Notification.objects.filter(
+        lead=lead, recipient__in=[breached_by, new_owner], created_at=MONDAY_10 + HOUR
+    )
+    assert sorted((n.recipient.pk, n.kind) for n in told) == sorted(
+        [(breached_by.pk, "sla_breach"), (new_owner.pk, "reassigned")]
+    )
+    assert f"Reassigned to {new_owner.get_full_name()}." in told.get(recipient=breached_by).body
     mine = told.get(recipient=new_owner)
     assert mine.title.startswith("Reassigned: ")
     assert "A lead was reassigned to you after an SLA breach." in mine.body
