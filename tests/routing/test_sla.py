@@ -248,9 +248,9 @@ def test_warning_breach_reassign_and_return_each_happen_once(team, rep, other_re
     )
     assert {n.recipient for n in notes("sla_breach")} == {rep, manager}
     # the rep who breached reads where the lead went in the breach notice: no second one
-    assert f"Reassigned to {other_rep.get_full_name()}." in notes("sla_breach").get(
-        recipient=rep
-    ).body
+    assert (
+        f"Reassigned to {other_rep.get_full_name()}." in notes("sla_breach").get(recipient=rep).body
+    )
     assert {n.recipient for n in notes("reassigned")} == {other_rep}
     # the new owner's clock: a full 4 business hours from 14:00, warned at 17:00
     second = SlaClock.objects.get(lead=lead, stopped_at__isnull=True)
