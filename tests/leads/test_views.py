@@ -298,6 +298,28 @@ def test_marketing_pages_are_for_marketing_ops(client, rep, manager, marketing, 
     assert login(client, marketing).get(path).status_code == 200
 
 
+def test_a_lead_nobody_owns_says_so_on_its_page(client, marketing):
+    from routing.models import Assignment
+
+    waiting = LeadFactory(stage=Stage.ENGAGED, owner=None)
+    unrouted = LeadFactory(stage=Stage.MQL, owner=None)
+    Assignment.objects.create(
+        lead=unrouted,
+        kind=Assignment.Kind.UNASSIGNED,
+        explanation=["Nobody in the team has room for another MQL."],
+        at=timezone.now(),
+    )
+    login(client, marketing)
+
+    for lead in (waiting, unrouted):
+        response = client.get(f"/leads/{lead.pk}/")
+        assert response.status_code == 200
+        assert re.search(r"<dt>Owner</dt><dd>\s*nobody\s*</dd>", response.content.decode())
+    page = response.content.decode()
+    assert "Why this lead has no owner" in page
+    assert "Nobody in the team has room for another MQL." in page
+
+
 def test_marketing_reads_any_lead_but_cannot_take_sales_actions(client, rep, marketing):
     lead = LeadFactory(stage=Stage.MQL, owner=rep)
     login(client, marketing)
