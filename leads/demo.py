@@ -640,6 +640,9 @@ def create_leads(
         line = lead.product_line.code if lead.product_line_id else "components"
         _owner_for(lead, rng, users, reps_by_line[line])
     _todays_rfqs(users, now)
+    # the nightly refresh, as it ran this morning: engagement decays with time, and the
+    # lists, the MQL guard and the lead page's explanation then tell the same score
+    services.refresh_decayed_scores(now=now)
     from .models import StageChange
 
     stats.changes = StageChange.objects.count()

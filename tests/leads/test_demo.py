@@ -27,6 +27,26 @@ def test_the_demo_fills_every_stage_with_a_history_that_replays():
     verdicts = StageChange.objects.filter(transition__in=["reject", "nurture", "disqualify"])
     assert verdicts.exists()
     assert not verdicts.filter(reason__isnull=True).exists()
+    # stored scores are today's (decayed, as the nightly refresh leaves them): the one a
+    # list shows and the MQL guard reads is the one the lead page explains line by line
+    from django.utils import timezone
+
+    from leads.selectors import scoring_events_of
+    from leads.services import compute_score
+
+    open_leads = list(
+        Lead.objects.filter(
+            stage__in=[Stage.NEW, Stage.ENGAGED], criteria_set__isnull=False
+        ).select_related("account", "product_line", "criteria_set")
+    )
+    now, history = timezone.now(), scoring_events_of(open_leads)
+
+    def stale(lead: Lead) -> bool:
+        today = compute_score(lead, now, events=history[lead.pk])
+        # (the seconds since the load may tip a decayed sum over a rounding edge)
+        return lead.fit_score != today.fit or abs(lead.engagement_score - today.engagement) > 1
+
+    assert open_leads and not [lead.pk for lead in open_leads if stale(lead)]
     # the reps have work today
     assert Lead.objects.filter(stage=Stage.MQL, owner__username="rep").exists()
     assert Lead.objects.filter(stage=Stage.ACCEPTED, owner__username="rep").exists()
