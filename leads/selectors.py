@@ -233,7 +233,7 @@ def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
                 "touch",
                 f"{t.get_kind_display()}: {t.get_outcome_display()}",
                 t.note,
-                _person(t.by),
+                person_name(t.by),
             )
         )
     changes = StageChange.objects.filter(lead=lead).select_related("actor", "reason")
@@ -241,18 +241,23 @@ def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
         detail = " — ".join(filter(None, [c.reason.label if c.reason else "", c.note]))
         title = f"{Stage(c.from_stage).label} → {Stage(c.to_stage).label}"
         entries.append(
-            TimelineEntry(c.at, "stage", title, detail, _person(c.actor) if c.actor else "handoff")
+            TimelineEntry(
+                c.at, "stage", title, detail, person_name(c.actor) if c.actor else "handoff"
+            )
         )
     notes = Notification.objects.filter(lead=lead).select_related("recipient")
     for n in notes.order_by("-created_at")[:limit]:
         entries.append(
-            TimelineEntry(n.created_at, "notification", n.title, "", f"to {_person(n.recipient)}")
+            TimelineEntry(
+                n.created_at, "notification", n.title, "", f"to {person_name(n.recipient)}"
+            )
         )
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:limit]
 
 
-def _person(user: Any) -> str:
+def person_name(user: Any) -> str:
+    """How pages name a user: the full name, else the username ("" for nobody)."""
     if user is None:
         return ""
     return user.get_full_name() or user.username

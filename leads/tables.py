@@ -22,6 +22,7 @@ from django_tables2.data import TableData
 from django_tables2.utils import A
 
 from .models import Lead
+from .selectors import person_name
 
 TABLE_TEMPLATE = "leads/_table.html"
 
@@ -221,6 +222,13 @@ class SlaColumn(tables.Column):
         return sla_badge(record)
 
 
+class PersonColumn(tables.Column):
+    """A user as pages name them (their full name, else their username)."""
+
+    def render(self, value):
+        return person_name(value)
+
+
 class LeadLinkColumn(tables.Column):
     def render(self, record):
         return format_html(
@@ -295,7 +303,7 @@ class QueueTable(BaseLeadTable):
 
 
 class MarketingLeadTable(BaseLeadTable):
-    owner = tables.Column(default="—")
+    owner = PersonColumn(default="—")
     created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d")
 
     class Meta(BaseLeadTable.Meta):
@@ -319,7 +327,7 @@ class RejectedTable(LabelledTable):
     )
     contact = LeadLinkColumn(accessor="last_name", verbose_name="Lead")
     company = tables.Column(accessor="account__name", verbose_name="Company", default="—")
-    owner = tables.Column(verbose_name="Rejected by", default="—")
+    owner = PersonColumn(verbose_name="Rejected by", default="—")
     rejected_reason = tables.Column(verbose_name="Reason", default="—")
     rejected_note = tables.Column(verbose_name="Rep's note", default="")
     stage_entered_at = tables.DateTimeColumn(verbose_name="Rejected", format="Y-m-d H:i")
@@ -343,7 +351,7 @@ class RejectedTable(LabelledTable):
 class NurtureTable(LabelledTable):
     contact = LeadLinkColumn(accessor="last_name", verbose_name="Lead")
     company = tables.Column(accessor="account__name", verbose_name="Company", default="—")
-    owner = tables.Column(default="—")
+    owner = PersonColumn(default="—")
     follow_up_on = tables.DateColumn(verbose_name="Follow up on", default="—")
     nurture_reason = tables.Column(verbose_name="Reason", default="—")
     stage_entered_at = tables.DateTimeColumn(verbose_name="In nurture since", format="Y-m-d")

@@ -1,12 +1,12 @@
 import django_tables2 as tables
 from django.utils.html import format_html
 
-from leads.tables import BaseLeadTable, SlaColumn
+from leads.tables import BaseLeadTable, PersonColumn, SlaColumn
 
 
 class TeamLeadTable(BaseLeadTable):
     selected = tables.CheckBoxColumn(accessor="pk", orderable=False)
-    owner = tables.Column(default="—")
+    owner = PersonColumn(default="—")
     sla = SlaColumn()
 
     class Meta(BaseLeadTable.Meta):

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import escape
 
 from leads import services
 from leads.forms import PlainRadioSelect, PlainSelect
@@ -399,6 +400,8 @@ def test_the_team_page_shows_the_teams_leads_only(client, team, manager, rep):
     page = login(client, manager).get("/team/").content.decode()
 
     assert "Teamlead" in page and "Elsewhere" not in page
+    # the owner by name, as the lead page names them, not by login
+    assert f'data-label="Owner">{escape(rep.get_full_name())}</td>' in page
 
 
 def test_a_manager_reassigns_in_bulk(client, team, manager, rep, other_rep):
