@@ -69,7 +69,7 @@ def prepare() -> dict:
 def warm() -> dict:
     """Read every table and index of the bench database once, so that the benchmarks
     measure a server whose data is in memory, as a production server's working set is
-    (the 2.7 GB of a million leads fit in this machine's memory many times over). After
+    (the 2.5 GB of a million leads fit in this machine's memory many times over). After
     seeding, part of the data had left the operating system's cache: the first batch of
     events to touch it read the leads' histories from disk, at about 2 ms a page (one
     read of 975 leads' events took 0.3 to 4.2 s cold, 13 to 20 ms warm). pg_prewarm

@@ -17,7 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from leads.models import Lead
-from leads.selectors import lead_facts
+from leads.selectors import lead_facts, person_name
 from leads.stages import STAGE_LABELS, Stage
 
 from .models import Assignment, OutOfOffice, RoutingRule, Team, TeamMembership
@@ -41,7 +41,8 @@ class Routing:
 
 
 def person(user: Any) -> str:
-    return (user.get_full_name() or user.username) if user is not None else "nobody"
+    """A user as routing's explanations and notifications name them: "nobody" for none."""
+    return person_name(user) if user is not None else "nobody"
 
 
 # --- rules (pure) ---------------------------------------------------------------------
