@@ -42,7 +42,7 @@ from . import demo
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .roles import SALES_REP
-from .stages import SALES_STAGES, Stage
+from .stages import OPEN_STAGES, SALES_STAGES, Stage
 
 BULK_THRESHOLD = 2000
 BATCH = 20_000
@@ -416,6 +416,7 @@ def _simulate(
     points = world.event_points[line]
     t = created
     engagement = 0
+    recorded: list[scoring.Event] = []
     mql_at = last_event = None
     for kind in kinds:
         t = t + dt.timedelta(hours=rng.uniform(0.2, 72))
@@ -432,6 +433,7 @@ def _simulate(
             metadata={},
             created_at=t,
         )
+        recorded.append(scoring.Event(kind=kind, occurred_at=t, url="", content_tag=line))
         last_event = t
         engagement += points.get(kind, 0)
         lead["engagement_score"] = engagement
@@ -456,6 +458,16 @@ def _simulate(
         account[1] = account[1] or story.stage in SALES_STAGES
     lead["stage"] = story.stage
     lead["stage_entered_at"] = story.at
+    if recorded and story.stage in OPEN_STAGES:
+        # as the nightly refresh leaves an open lead (services.refresh_decayed_scores):
+        # its engagement decayed to today, the score its page explains line by line
+        lead["engagement_score"] = scoring.score(
+            facts,
+            recorded[::-1],
+            world.rules[line],
+            now=now,
+            half_life_days=criteria.engagement_half_life_days,
+        ).engagement
     if story.stage == Stage.SQL:
         lead["next_step"] = "Technical workshop with their engineering team"
     tables.add(Lead, id=lead_id, **lead)

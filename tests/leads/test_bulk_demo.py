@@ -63,3 +63,23 @@ def test_the_bulk_history_is_consistent_and_tells_the_same_story():
         assert lead.account_mql_reason.endswith(f"reached the account threshold of {threshold}")
         total = int(lead.account_mql_reason.split()[2])
         assert total >= threshold
+    # an open lead's stored engagement is today's, as the nightly refresh leaves it: the
+    # score a list shows and the MQL guard reads is the one its page explains
+    from django.utils import timezone
+
+    from leads.selectors import scoring_events_of
+    from leads.services import compute_score
+    from leads.stages import OPEN_STAGES
+
+    open_leads = list(
+        Lead.objects.filter(stage__in=OPEN_STAGES).select_related(
+            "account", "product_line", "criteria_set"
+        )
+    )
+    now, events = timezone.now(), scoring_events_of(open_leads)
+    engaged = [lead for lead in open_leads if events[lead.pk]]
+    assert engaged
+    for lead in engaged:
+        today = compute_score(lead, now, events=events[lead.pk]).engagement
+        # (the seconds since the load may tip a decayed sum over a rounding edge)
+        assert abs(lead.engagement_score - today) <= 1, lead.pk
