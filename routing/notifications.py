@@ -26,6 +26,7 @@ from django.utils.html import escape
 
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
+from leads.selectors import person_name as person
 from leads.stages import OPEN_STAGES, STAGE_LABELS
 
 from .models import Notification
@@ -58,10 +59,6 @@ def when(moment: dt.datetime | None, zone: Any = None) -> str:
         return ""
     local = moment.astimezone(zone) if zone is not None else timezone.localtime(moment)
     return local.strftime("%a %d %b %Y, %H:%M %Z").strip()
-
-
-def person(user: Any) -> str:
-    return (user.get_full_name() or user.username) if user is not None else ""
 
 
 def users_in_role(role: str) -> list[Any]:
