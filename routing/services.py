@@ -60,8 +60,9 @@ class _HandOver:
     previous_told: bool = False
 
 
-def _set_owners(items: Sequence[_HandOver]) -> None:
-    """Write the new owners (the leads are locked by the caller), in one query."""
+def _set_owners(items: Sequence[_HandOver]) -> list[Lead]:
+    """Give the leads (locked by the caller) their new owners, in memory; returns the
+    leads that changed, which _record_hand_overs writes."""
     now = timezone.now()
     moved = []
     for item in items:
@@ -78,7 +79,7 @@ def _set_owners(items: Sequence[_HandOver]) -> None:
                 lead.routed_team = item.team
             lead.updated_at = now
             moved.append(lead)
-    update_columns(moved, ["owner", "routed_team", "updated_at"])
+    return moved
 
 
 def _hand_over(
@@ -97,7 +98,6 @@ def _hand_over(
     notify. Inside the caller's transaction."""
     previous = lead.owner if lead.owner_id else None
     item = _HandOver(lead, previous, owner, kind, lines, by=by, team=team, rule=rule, note=note)
-    _set_owners([item])
     return _record_hand_overs([item], at=at)[0]
 
 
@@ -107,9 +107,11 @@ def _record_hand_overs(
     at: dt.datetime,
     running: dict[int, SlaClock] | None = None,
 ) -> list[Assignment]:
-    """The owners are written: one Assignment row each, the new owners' clocks restarted,
-    the people concerned told — one write of each kind for any number of leads.
-    `running`: the owners' clocks the caller holds (see sla.restart_owner_clocks_many)."""
+    """The new owners: one Assignment row each, the new owners' clocks restarted, the
+    owners and the leads' sla_due_at written (one UPDATE of the leads), the people
+    concerned told — one write of each kind for any number of leads. `running`: the
+    owners' clocks the caller holds (see sla.restart_owner_clocks_many)."""
+    moved = _set_owners(items)
     records = Assignment.objects.bulk_create(
         [
             Assignment(
@@ -128,9 +130,12 @@ def _record_hand_overs(
             for item in items
         ]
     )
-    clocks = sla.restart_owner_clocks_many(
-        leads=[item.lead for item in items if item.owner is not None], at=at, running=running
-    )
+    owned = [item.lead for item in items if item.owner is not None]
+    clocks = sla.restart_owner_clocks_many(leads=owned, at=at, running=running, sync=False)
+    due_moved = sla.sync_due_many(owned, write=False)
+    # one write of the leads' new owners and due times (each rewrites the row's indexes)
+    written = {lead.pk: lead for lead in [*moved, *due_moved]}
+    update_columns(list(written.values()), ["owner", "routed_team", "updated_at", "sla_due_at"])
     _tell(items, records, clocks, at)
     # outbound webhooks, after commit
     webhooks.queue_event(webhooks.LEAD_ASSIGNED, *[record.pk for record in records])
@@ -279,7 +284,6 @@ def on_mqls(pairs: Sequence[tuple[Lead, StageChange]]) -> list[Assignment]:
             rule=routing.rule,
         )
     done = [item for item in items if item is not None]
-    _set_owners(done)
     return _record_hand_overs(done, at=at)
 
 
@@ -410,7 +414,6 @@ def reassign_after_breaches(
                 previous_told=clock.owner_id is not None and clock.owner_id == lead.owner_id,
             )
         )
-    _set_owners(items)
     # the breached clock is the one each new owner's restarts: the sweep holds it
     records = _record_hand_overs(items, at=at, running={lead.pk: c for lead, c in breaches})
     return {item.lead.pk: record for item, record in zip(items, records, strict=True)}

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import DateTimeField, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import DateTimeField, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -159,13 +159,15 @@ def start_clock(
     return start_clocks(starts=[ClockStart(lead, kind, owner, policy)], at=at)[0]
 
 
-def sync_due_many(leads: Iterable[Lead]) -> None:
+def sync_due_many(leads: Iterable[Lead], *, write: bool = True) -> list[Lead]:
     """Keep Lead.sla_due_at (the most urgent running clock's due time) in step; the
     manager's team page sorts by it. Called with the leads locked, after clocks change:
-    one read, and one write for those whose time changed."""
+    one read, and one write for those whose time changed. Returns those leads, their
+    sla_due_at set; with `write` False the caller writes it (with its own columns of
+    the same leads, in one statement: routing's change of owner)."""
     by_pk = {lead.pk: lead for lead in leads}
     if not by_pk:
-        return
+        return []
     due = dict(
         SlaClock.objects.filter(lead_id__in=list(by_pk), stopped_at__isnull=True)
         .values("lead_id")
@@ -173,16 +175,12 @@ def sync_due_many(leads: Iterable[Lead]) -> None:
         .values_list("lead_id", "due")
     )
     changed = [lead for pk, lead in by_pk.items() if due.get(pk) != lead.sla_due_at]
-    if not changed:
-        return
-    earliest = (
-        SlaClock.objects.filter(lead_id=OuterRef("pk"), stopped_at__isnull=True)
-        .order_by("due_at")
-        .values("due_at")[:1]
-    )
-    Lead.objects.filter(pk__in=[lead.pk for lead in changed]).update(sla_due_at=Subquery(earliest))
     for lead in changed:
         lead.sla_due_at = due.get(lead.pk)
+    if write:
+        # the leads are locked: nobody changes their clocks before this write
+        update_columns(changed, ["sla_due_at"])
+    return changed
 
 
 def sync_due(lead: Lead) -> None:
@@ -281,13 +279,15 @@ def restart_owner_clocks_many(
     leads: Sequence[Lead],
     at: dt.datetime,
     running: Mapping[int, SlaClock] | None = None,
+    sync: bool = True,
 ) -> dict[int, SlaClock]:
     """After a change of owner: the new owner gets a full target on the clock that
     measures them personally (decision in mql; first touch in accepted, unless the first
     touch already happened). Qualification and disposition clocks run on. Returns the
     clocks started, by lead pk. The leads' sla_due_at is brought in step once, after
     both. `running`: by lead pk, the running clock of that kind the caller holds already
-    (the sweep: the breached clocks), not read again when there is one for every lead."""
+    (the sweep: the breached clocks), not read again when there is one for every lead.
+    `sync` False: the caller brings sla_due_at in step (see sync_due_many)."""
     kinds = {lead.pk: OWNER_CLOCKS[lead.stage] for lead in leads if lead.stage in OWNER_CLOCKS}
     if not kinds:
         return {}
@@ -312,7 +312,8 @@ def restart_owner_clocks_many(
         and (kinds[lead.pk] != ClockKind.FIRST_TOUCH or lead.pk in was_running)
     ]
     started = start_clocks(starts=starts, at=at, sync=False)
-    sync_due_many(moved)
+    if sync:
+        sync_due_many(moved)
     return {start.lead.pk: clock for start, clock in zip(starts, started, strict=True) if clock}
 
 

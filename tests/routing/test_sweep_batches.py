@@ -43,6 +43,30 @@ def test_it_costs_the_same_queries_for_2_or_20_breaches_reassigned(rep, other_re
     assert queries_for(2) == queries_for(20)
 
 
+def test_a_reassignment_writes_each_lead_once_with_its_new_owner_and_due_time(
+    rep, other_rep, manager
+):
+    """The new owner and the team page's due time (the new owner's decision clock) are
+    one write of the leads, not one each: every write of a lead rewrites its indexes."""
+    team = TeamFactory(reps=[rep, other_rep], manager=manager, max_open_leads=100)
+    RoutingRuleFactory(team=team)
+    SlaPolicyFactory(decision_minutes=60, breach_action="reassign")
+    leads = [make_mql() for _ in range(3)]
+    first_owners = {lead.pk: Lead.objects.get(pk=lead.pk).owner_id for lead in leads}
+    with CaptureQueriesContext(connection) as captured:
+        result = sla.sweep(MONDAY_10 + HOUR)
+    assert result.reassigned == 3
+    lead_writes = [
+        q for q in captured.captured_queries if q["sql"].startswith('UPDATE "leads_lead"')
+    ]
+    assert len(lead_writes) == 1
+    for lead in Lead.objects.filter(pk__in=[lead.pk for lead in leads]):
+        assert lead.owner_id not in (None, first_owners[lead.pk])
+        running = SlaClock.objects.get(lead=lead, stopped_at__isnull=True, kind="decision")
+        assert running.owner_id == lead.owner_id
+        assert lead.sla_due_at == running.due_at
+
+
 def test_it_costs_the_same_queries_for_2_or_20_breaches_told(rep, other_rep, manager, marketing):
     team = TeamFactory(reps=[rep, other_rep], manager=manager, max_open_leads=100)
     RoutingRuleFactory(team=team)
