@@ -32,7 +32,7 @@ def assignments_for(lead: Lead) -> QuerySet[Assignment]:
 def clocks_for(lead: Lead) -> QuerySet[SlaClock]:
     """Every clock of the lead, newest first, with the time it became an MQL available
     through the lead's history: reports show both (routing delay vs the rep's time)."""
-    return SlaClock.objects.filter(lead=lead).select_related("policy", "owner")
+    return SlaClock.objects.filter(lead=lead).select_related("policy__calendar", "owner")
 
 
 def running_clocks(lead: Lead) -> QuerySet[SlaClock]:

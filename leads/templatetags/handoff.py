@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from routing.sla import due_text
+
 register = template.Library()
 
 
@@ -51,7 +53,7 @@ def sla_badge(lead: Any) -> str:
         "{}: {}</span>",
         state,
         kind,
-        timezone.localtime(clock.due_at).strftime("%a %d %b %H:%M"),
+        due_text(clock),
         icon,
         kind,
         text,
@@ -65,13 +67,14 @@ def signed(value: int) -> str:
 
 @register.simple_tag
 def sla_clock(clock: Any, now: dt.datetime) -> str:
-    """One running clock on the lead page: kind, countdown and due time."""
+    """One running clock on the lead page: kind, countdown and due time, on the clock's
+    calendar as its warning and breach notices give it (business hours are that office's)."""
     state, text = countdown(clock.due_at, clock.warn_at, now)
     return format_html(
         '<span class="sla sla-{}">{}: {}</span> <small>(due {}, target {} business time)</small>',
         state,
         clock.get_kind_display(),
         text,
-        timezone.localtime(clock.due_at).strftime("%a %d %b %H:%M"),
+        due_text(clock),
         duration_text(clock.target),
     )

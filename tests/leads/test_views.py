@@ -583,3 +583,21 @@ def test_the_plain_widgets_write_what_djangos_templates_write(
     expected = django_widget(choices=choices).render("field", value, attrs)
 
     assert plain(choices=choices).render("field", value, attrs) == expected
+
+
+def test_the_lead_page_gives_a_clocks_due_time_as_its_notices_do(client, rep):
+    """The business hours are the calendar's (Berlin): the page and the warning and
+    breach notices name the same wall-clock time, with its zone."""
+    from routing import sla
+    from tests.factories import SlaPolicyFactory
+
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    policy = SlaPolicyFactory(decision_minutes=4 * 60)  # 9 to 17, Berlin
+    # Monday 2 March 2026, 10:00 in Berlin: four business hours later is 14:00 there
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    clock = sla.start_clock(lead=lead, kind="decision", at=start, owner=rep, policy=policy)
+
+    page = login(client, rep).get(f"/leads/{lead.pk}/").content.decode()
+
+    assert "due Mon 02 Mar 2026, 14:00 CET" in page
+    assert sla.due_text(clock) == "Mon 02 Mar 2026, 14:00 CET"
