@@ -302,6 +302,16 @@ class ClockKind(models.TextChoices):
     DISPOSITION = "disposition", "Disposition (marketing)"
 
 
+# Lead lists name a clock in one or two words (the full label is its tooltip), so that a
+# row's actions fit beside it on a laptop's screen.
+CLOCK_SHORT_LABELS = {
+    ClockKind.DECISION: "Decision",
+    ClockKind.FIRST_TOUCH: "First touch",
+    ClockKind.QUALIFICATION: "Qualification",
+    ClockKind.DISPOSITION: "Disposition",
+}
+
+
 class SlaPolicy(models.Model):
     class BreachAction(models.TextChoices):
         NOTIFY = "notify", "Notify owner and manager only"

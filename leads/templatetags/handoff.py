@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from routing.models import CLOCK_SHORT_LABELS
 from routing.sla import due_text
 
 register = template.Library()
@@ -47,15 +48,14 @@ def sla_badge(lead: Any) -> str:
     clock = clocks[0]
     state, text = countdown(clock.due_at, clock.warn_at, timezone.now())
     icon = {"breached": "⚠", "warning": "◔", "ok": "●"}[state]
-    kind = clock.get_kind_display()
     return format_html(
         '<span class="sla sla-{}" title="{} clock, due {}"><span aria-hidden="true">{}</span> '
         "{}: {}</span>",
         state,
-        kind,
+        clock.get_kind_display(),
         due_text(clock),
         icon,
-        kind,
+        CLOCK_SHORT_LABELS[clock.kind],
         text,
     )
 
