@@ -115,7 +115,9 @@ def with_list_relations(leads: QuerySet[Lead]) -> QuerySet[Lead]:
 
 
 def lead_queue_for(user: Any) -> QuerySet[Lead]:
-    """A rep's queue: own MQLs to decide and accepted leads to work, hot ones first."""
+    """A rep's queue: own MQLs to decide and accepted leads to work, hot ones first and,
+    within a priority, the most urgent running clock first (an MQL to decide within the
+    hour before a qualification due next week), then the longest waiting."""
     return (
         with_list_relations(
             Lead.objects.filter(
@@ -123,7 +125,7 @@ def lead_queue_for(user: Any) -> QuerySet[Lead]:
             )
         )
         .annotate(priority_rank=QUEUE_PRIORITY_RANK)
-        .order_by("priority_rank", "stage_entered_at", "pk")
+        .order_by("priority_rank", F("sla_due_at").asc(nulls_last=True), "stage_entered_at", "pk")
     )
 
 

@@ -71,6 +71,42 @@ def test_the_queue_shows_my_mqls_and_accepted_leads_hot_first(client, rep, other
     assert page.index(hot.last_name) < page.index(standard.last_name)
 
 
+def test_within_a_priority_the_queue_puts_the_most_urgent_clock_first(client, rep):
+    """An MQL to decide within the hour comes before an accepted lead whose qualification
+    is due next week, though that one has waited longer; leads without a clock come last."""
+    now = timezone.now()
+    LeadFactory(
+        stage=Stage.ACCEPTED,
+        owner=rep,
+        priority="hot",
+        last_name="Nextweek",
+        stage_entered_at=now - dt.timedelta(days=3),
+        sla_due_at=now + dt.timedelta(days=7),
+    )
+    LeadFactory(
+        stage=Stage.ACCEPTED,
+        owner=rep,
+        priority="hot",
+        last_name="Noclock",
+        stage_entered_at=now - dt.timedelta(days=9),
+        sla_due_at=None,
+    )
+    LeadFactory(
+        stage=Stage.MQL,
+        owner=rep,
+        priority="hot",
+        last_name="Withinthehour",
+        stage_entered_at=now - dt.timedelta(hours=1),
+        sla_due_at=now + dt.timedelta(minutes=40),
+    )
+    LeadFactory(stage=Stage.MQL, owner=rep, last_name="Standardsoon", sla_due_at=now)
+
+    page = login(client, rep).get("/queue/").content.decode()
+
+    order = ["Withinthehour", "Nextweek", "Noclock", "Standardsoon"]
+    assert [page.index(name) for name in order] == sorted(page.index(name) for name in order)
+
+
 def test_the_queue_filters_by_stage(client, rep):
     LeadFactory(stage=Stage.MQL, owner=rep, last_name="Mqllead")
     LeadFactory(stage=Stage.ACCEPTED, owner=rep, last_name="Acceptedlead")
