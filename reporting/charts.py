@@ -92,7 +92,21 @@ def _nice_max(value: float) -> float:
     return 10 ** (exponent + 1)
 
 
-def _ticks(top: float, n: int = 5) -> list[float]:
+def _ticks(top: float, n: int = 5, *, integers: bool = False) -> list[float]:
+    """Gridlines from 0 to `top` at a round step (1, 2, 2.5 or 5 times a power of ten),
+    the finest that makes at most `n` intervals; whole steps only for `integers` (counts:
+    no "1.2 breaches")."""
+    if top <= 0:
+        return [0.0]
+    magnitude = math.floor(math.log10(top))
+    for exponent in range(magnitude - 2, magnitude + 2):
+        for multiple in (1, 2, 2.5, 5):
+            step = multiple * 10.0**exponent
+            if integers and step != int(step):
+                continue
+            intervals = top / step
+            if abs(intervals - round(intervals)) < 1e-9 and round(intervals) <= n:
+                return [round(step * i, 9) for i in range(round(intervals) + 1)]
     return [top * i / n for i in range(n + 1)]
 
 
@@ -290,9 +304,13 @@ def line_chart(
     legend, legend_rows = _legend(items, left, 0, plot_w)
     plot_bottom = top_margin + plot_h
     height = plot_bottom + 52 + 18 * legend_rows
+    # counts (breaches a week) keep whole gridlines: the top is then a whole number too
+    counts = fmt is number and all(float(v).is_integer() for v in values)
     scale_top = top
     if scale_top is None:
         scale_top = _nice_max(max(values + [r.value for r in references]) * 1.05)
+        if counts:
+            scale_top = math.ceil(scale_top)
     n = len(x_labels)
 
     def x(i: int) -> float:
@@ -310,7 +328,7 @@ def line_chart(
         for s in series
     )
     parts = [_open(title, desc, WIDTH, height)]
-    for tick in _ticks(scale_top, 4):
+    for tick in _ticks(scale_top, 5, integers=counts):
         parts.append(
             f'<line x1="{left}" x2="{WIDTH - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
             f'stroke="{GRID}"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" '

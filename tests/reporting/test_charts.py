@@ -59,6 +59,31 @@ def test_it_draws_lines_with_a_legend_and_breaks_at_missing_values():
     assert ">Week</text>" in svg and ">Within SLA</text>" in svg
 
 
+def test_gridlines_of_counts_are_whole_numbers_and_of_rates_round_steps():
+    """Three breaches at most in a week: the axis reads 0, 1, 2, 3, not 1.2 or 3.8."""
+    import re
+
+    def axis(svg: str) -> list[str]:
+        return re.findall(r'text-anchor="end" font-size="11" fill="[^"]+">([^<]+)</text>', svg)
+
+    weeks = ["02 Mar", "09 Mar", "16 Mar"]
+    counts = charts.line_chart(
+        "Breaches", weeks, [charts.Series("Decision", [0, 3, 1])], x_label="Week", y_label="n"
+    )
+    rates = charts.line_chart(
+        "Within SLA",
+        weeks,
+        [charts.Series("Decision", [0.5, 0.9, 0.75])],
+        x_label="Week",
+        y_label="Within SLA",
+        fmt=charts.percent,
+    )
+
+    steps = [int(label) for label in axis(counts)]  # whole numbers, or this fails
+    assert steps == list(range(len(steps))) and steps[-1] >= 3
+    assert axis(rates) == ["0.0%", "20.0%", "40.0%", "60.0%", "80.0%", "100.0%"]
+
+
 def test_it_draws_a_heat_map_with_the_value_in_every_cell():
     svg = charts.heat_map(
         "Rejections by reason and channel",
