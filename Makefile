@@ -21,6 +21,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: export DEBUG ?= true
 run: export GUNICORN_CMD_ARGS ?= --reload
+# the demo's sales office is in Berlin: its pages show that office's time
+run: export TIME_ZONE ?= Europe/Berlin
 run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: install
 	@scripts/ensure-services.sh redis
