@@ -175,7 +175,7 @@ class Lead(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 F("owner"),
                 QUEUE_PRIORITY_RANK,
-                F("sla_due_at").asc(nulls_last=True),
+                F("sla_due_at"),  # ascending: PostgreSQL puts the leads without a clock last
                 F("stage_entered_at"),
                 F("id"),
                 condition=Q(stage__in=("mql", "accepted"), archived_at__isnull=True),
