@@ -36,7 +36,8 @@ def clocks_for(lead: Lead) -> QuerySet[SlaClock]:
 
 
 def running_clocks(lead: Lead) -> QuerySet[SlaClock]:
-    return clocks_for(lead).filter(stopped_at__isnull=True)
+    """The lead's running clocks, the most urgent first (as lists show it)."""
+    return clocks_for(lead).filter(stopped_at__isnull=True).order_by("due_at", "pk")
 
 
 def unread_count(user: Any) -> int:

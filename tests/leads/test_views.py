@@ -637,3 +637,20 @@ def test_the_lead_page_gives_a_clocks_due_time_as_its_notices_do(client, rep):
 
     assert "due Mon 02 Mar 2026, 14:00 CET" in page
     assert sla.due_text(clock) == "Mon 02 Mar 2026, 14:00 CET"
+
+
+def test_the_lead_page_lists_the_most_urgent_clock_first(client, rep):
+    from routing import sla
+    from tests.factories import SlaPolicyFactory
+
+    lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep)
+    # a policy whose qualification target is shorter than its first touch's
+    policy = SlaPolicyFactory(first_touch_minutes=8 * 60, qualification_minutes=60)
+    now = timezone.now()
+    sla.start_clock(lead=lead, kind="first_touch", at=now, owner=rep, policy=policy)
+    sla.start_clock(lead=lead, kind="qualification", at=now, owner=rep, policy=policy)
+
+    page = login(client, rep).get(f"/leads/{lead.pk}/").content.decode()
+
+    clocks = page.split('<ul class="clocks">')[1].split("</ul>")[0]
+    assert clocks.index("Qualification") < clocks.index("First touch")
