@@ -134,12 +134,19 @@ def report_queries(alias: str = "default") -> Iterator[None]:
     planner's costs at a million leads switch JIT on, and compiling the aggregates took
     longer than running them (seconds per report). More memory for sorts and hashes, too:
     a year's percentiles sort hundreds of thousands of values, and Teams' sets of leads
-    are hashed only when they fit."""
+    are hashed only when they fit. And parallel scans at a tenth of the cost PostgreSQL
+    gives a row passed from a worker (parallel_tuple_cost): the reports compute times and
+    cases for every row they read, work its cost model does not see, so it kept scans of
+    the cohort's half a million leads in one process (the funnel's: 1.0 s alone, 0.73 s
+    in parallel)."""
     # savepoint=False: inside a caller's transaction (tests) the settings apply to it
     with transaction.atomic(using=alias, savepoint=False):
         if connections[alias].vendor == "postgresql":
             with connections[alias].cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+                cursor.execute(
+                    "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; "
+                    "SET LOCAL parallel_tuple_cost = 0.01"
+                )
         yield
 
 
