@@ -92,6 +92,12 @@ def _nice_max(value: float) -> float:
     return 10 ** (exponent + 1)
 
 
+def _scale_top(highest: float, fmt: Callable[[float], str]) -> float:
+    """The axis' end: a round number above the highest value; 100 % at most for shares."""
+    top = _nice_max(highest * 1.05)
+    return min(top, 1.0) if fmt is percent and highest <= 1 else top
+
+
 def _ticks(top: float, n: int = 5, *, integers: bool = False) -> list[float]:
     """Gridlines from 0 to `top` at a round step (1, 2, 2.5 or 5 times a power of ten),
     the finest that makes at most `n` intervals; whole steps only for `integers` (counts:
@@ -197,7 +203,7 @@ def bar_chart(
         + ([band[1]] if band else [])
         + [r.value for r in references]
     )
-    scale_top = top if top is not None else _nice_max(highest * 1.05)
+    scale_top = top if top is not None else _scale_top(highest, fmt)
 
     def x(v: float) -> float:
         return left + plot_w * min(max(v, 0), scale_top) / scale_top
@@ -308,7 +314,7 @@ def line_chart(
     counts = fmt is number and all(float(v).is_integer() for v in values)
     scale_top = top
     if scale_top is None:
-        scale_top = _nice_max(max(values + [r.value for r in references]) * 1.05)
+        scale_top = _scale_top(max(values + [r.value for r in references]), fmt)
         if counts:
             scale_top = math.ceil(scale_top)
     n = len(x_labels)

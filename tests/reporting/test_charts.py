@@ -84,6 +84,18 @@ def test_gridlines_of_counts_are_whole_numbers_and_of_rates_round_steps():
     assert axis(rates) == ["0.0%", "20.0%", "40.0%", "60.0%", "80.0%", "100.0%"]
 
 
+def test_a_share_axis_ends_at_100_percent_even_when_a_bar_reaches_it():
+    svg = charts.bar_chart(
+        "Reject rate",
+        [charts.Bar("Max", 1.0), charts.Bar("Rita", 0.1)],
+        x_label="rate",
+        y_label="Rep",
+        fmt=charts.percent,
+    )
+
+    assert ">100.0%</text>" in svg and "150.0%" not in svg and "200.0%" not in svg
+
+
 def test_it_draws_a_heat_map_with_the_value_in_every_cell():
     svg = charts.heat_map(
         "Rejections by reason and channel",
