@@ -108,7 +108,10 @@ def with_list_relations(leads: QuerySet[Lead]) -> QuerySet[Lead]:
     return leads.select_related("account", "owner", "product_line").prefetch_related(
         Prefetch(
             "sla_clocks",
-            queryset=SlaClock.objects.filter(stopped_at__isnull=True).order_by("due_at"),
+            # with the policy's calendar: the badge gives the due time on its clock
+            queryset=SlaClock.objects.filter(stopped_at__isnull=True)
+            .select_related("policy__calendar")
+            .order_by("due_at"),
             to_attr="running_clocks",
         )
     )

@@ -137,12 +137,24 @@ def queries_of(client, path: str) -> int:
 
 
 def more_leads(count: int, **kwargs) -> list[Lead]:
-    # one account and criteria version for all: only the number of leads matters here
+    """Leads with a running clock each, as lists show them (badge, due time on the
+    clock's calendar). One account and criteria version for all: only the number of
+    leads matters here."""
+    from routing import sla
+    from tests.factories import SlaPolicyFactory
+
     shared = LeadFactory(**kwargs)
     rest = LeadFactory.create_batch(
         count - 1, account=shared.account, criteria_set=shared.criteria_set, **kwargs
     )
-    return [shared, *rest]
+    leads = [shared, *rest]
+    # a policy (and calendar) of its own for each call: lists meet several
+    policy = SlaPolicyFactory(active=False)
+    sla.start_clocks(
+        starts=[sla.ClockStart(lead, "decision", lead.owner, policy) for lead in leads],
+        at=timezone.now(),
+    )
+    return leads
 
 
 def test_the_queue_runs_the_same_queries_for_10_and_200_leads(client, rep):
