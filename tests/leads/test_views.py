@@ -75,30 +75,20 @@ def test_within_a_priority_the_queue_puts_the_most_urgent_clock_first(client, re
     """An MQL to decide within the hour comes before an accepted lead whose qualification
     is due next week, though that one has waited longer; leads without a clock come last."""
     now = timezone.now()
-    LeadFactory(
-        stage=Stage.ACCEPTED,
-        owner=rep,
-        priority="hot",
-        last_name="Nextweek",
-        stage_entered_at=now - dt.timedelta(days=3),
-        sla_due_at=now + dt.timedelta(days=7),
-    )
-    LeadFactory(
-        stage=Stage.ACCEPTED,
-        owner=rep,
-        priority="hot",
-        last_name="Noclock",
-        stage_entered_at=now - dt.timedelta(days=9),
-        sla_due_at=None,
-    )
-    LeadFactory(
-        stage=Stage.MQL,
-        owner=rep,
-        priority="hot",
-        last_name="Withinthehour",
-        stage_entered_at=now - dt.timedelta(hours=1),
-        sla_due_at=now + dt.timedelta(minutes=40),
-    )
+    hour, day = dt.timedelta(hours=1), dt.timedelta(days=1)
+    for stage, name, waiting, due in [
+        (Stage.ACCEPTED, "Nextweek", 3 * day, now + 7 * day),
+        (Stage.ACCEPTED, "Noclock", 9 * day, None),
+        (Stage.MQL, "Withinthehour", hour, now + 40 * dt.timedelta(minutes=1)),
+    ]:
+        LeadFactory(
+            stage=stage,
+            owner=rep,
+            priority="hot",
+            last_name=name,
+            stage_entered_at=now - waiting,
+            sla_due_at=due,
+        )
     LeadFactory(stage=Stage.MQL, owner=rep, last_name="Standardsoon", sla_due_at=now)
 
     page = login(client, rep).get("/queue/").content.decode()
