@@ -204,3 +204,33 @@ def test_a_text_told_to_several_people_reads_as_if_written_for_each(kind):
         named = {**context, "recipient_name": notifications.person(person)}
         assert (row.title, row.body) == notifications.render(kind, named)
         assert row.context == named
+
+
+def test_the_notifications_page_costs_the_same_queries_for_10_or_200(client, rep):
+    """The newest hundred, each with its lead's link and text: no query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def notifications(count: int) -> None:
+        Notification.objects.bulk_create(
+            Notification(
+                recipient=rep,
+                kind=Notification.Kind.NEW_MQL,
+                lead=LeadFactory(owner=rep),
+                title=f"New MQL {i}",
+                body="Accept or reject it.",
+            )
+            for i in range(count)
+        )
+
+    client.force_login(rep)
+    notifications(10)
+    with CaptureQueriesContext(connection) as few:
+        page = client.get("/notifications/").content.decode()
+    assert page.count("Open lead") == 10
+    notifications(190)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get("/notifications/").content.decode()
+
+    assert page.count("Open lead") == 100  # the newest hundred
+    assert len(few) == len(many)
