@@ -34,7 +34,7 @@ from qualification.selectors import (
 )
 
 from . import guards
-from .bulk import update_columns
+from .bulk import attach_related, update_columns
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .selectors import as_scoring_events, lead_facts, scoring_events, scoring_events_of
@@ -1087,13 +1087,15 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
     try:
         with transaction.atomic():
             # leads locked in primary-key order, so concurrent batches cannot deadlock
-            locked = {
-                lead.pk: lead
-                for lead in Lead.objects.select_for_update(of=("self",))
-                .select_related("account", "product_line", "criteria_set")
+            leads = list(
+                Lead.objects.select_for_update(of=("self",))
+                .select_related("account")
                 .filter(pk__in={item.lead.pk for item in events})
                 .order_by("pk")
-            }
+            )
+            # the few product lines and criteria versions of a batch, read once each
+            attach_related(leads, ["product_line", "criteria_set"])
+            locked = {lead.pk: lead for lead in leads}
             known = {
                 e.external_id: e
                 for e in EngagementEvent.objects.filter(external_id__in=external_ids)
