@@ -239,12 +239,17 @@ class LeadLinkColumn(tables.Column):
         )
 
 
+# Columns a narrower screen (a tablet, a laptop's half screen) leaves out, so that the row's
+# actions stay in view; a phone shows every cell (cards), and the filters still offer them.
+OPTIONAL = {"th": {"class": "optional"}, "td": {"class": "optional"}}
+
+
 class BaseLeadTable(LabelledTable):
     company = tables.Column(accessor="account__name", verbose_name="Company", default="—")
     contact = LeadLinkColumn(accessor="last_name", verbose_name="Contact")
     stage = tables.Column()
-    source = tables.Column()
-    product_line = tables.Column(verbose_name="Product line", default="—")
+    source = tables.Column(attrs=OPTIONAL)
+    product_line = tables.Column(verbose_name="Product line", default="—", attrs=OPTIONAL)
     priority = tables.Column()
     fit_score = tables.Column(verbose_name="Fit", attrs={"td": {"class": "num"}})
     engagement_score = tables.Column(verbose_name="Engagement", attrs={"td": {"class": "num"}})

@@ -112,6 +112,13 @@ def test_a_rep_accepts_rejects_and_qualifies_and_marketing_recycles(
     first = mql_for(rep, manager, "ada@hartmann-mb.example", name=("Ada", "Accept"))
     second = mql_for(rep, manager, "bo@nordpack.example", name=("Bo", "Reject"))
     third = mql_for(rep, manager, "cy@alpen-auto.example", name=("Cy", "Qualify"))
+    # a row as long as real ones get
+    mql_for(
+        rep,
+        manager,
+        "konstantin.oberhauser-schwarzenberg@hartmann-maschinenbau-services.example",
+        name=("Konstantin", "Oberhauser-Schwarzenberg"),
+    )
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     sign_in(page, live_server.url, "rep")
@@ -119,6 +126,18 @@ def test_a_rep_accepts_rejects_and_qualifies_and_marketing_recycles(
     # the queue, after login
     page.wait_for_selector("text=My queue")
     page.screenshot(path=ARTIFACTS / "queue.png", full_page=True)
+    # a row's Accept and Reject are in view on a laptop and on a tablet, without
+    # scrolling sideways
+    tablet = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    sign_in(tablet, live_server.url, "rep")
+    tablet.wait_for_selector("text=My queue")
+    for screen, width in ((page, 1280), (tablet, 1024)):
+        for label in (
+            f"button[aria-label='Accept {first.name}']",
+            f"a[aria-label='Reject {first.name} with a reason']",
+        ):
+            box = screen.locator(label).bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, (width, label, box)
 
     # 1. accept straight from the row
     page.click(f"button[aria-label='Accept {first.name}']")
