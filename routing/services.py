@@ -131,7 +131,7 @@ def _record_hand_overs(
         ]
     )
     owned = [item.lead for item in items if item.owner is not None]
-    clocks = sla.restart_owner_clocks_many(leads=owned, at=at, running=running, sync=False)
+    clocks = sla.restart_owner_clocks_many(leads=owned, at=at, running=running)
     due_moved = sla.sync_due_many(owned, write=False)
     # one write of the leads' new owners and due times (each rewrites the row's indexes)
     written = {lead.pk: lead for lead in [*moved, *due_moved]}

@@ -279,15 +279,14 @@ def restart_owner_clocks_many(
     leads: Sequence[Lead],
     at: dt.datetime,
     running: Mapping[int, SlaClock] | None = None,
-    sync: bool = True,
 ) -> dict[int, SlaClock]:
     """After a change of owner: the new owner gets a full target on the clock that
     measures them personally (decision in mql; first touch in accepted, unless the first
     touch already happened). Qualification and disposition clocks run on. Returns the
-    clocks started, by lead pk. The leads' sla_due_at is brought in step once, after
-    both. `running`: by lead pk, the running clock of that kind the caller holds already
-    (the sweep: the breached clocks), not read again when there is one for every lead.
-    `sync` False: the caller brings sla_due_at in step (see sync_due_many)."""
+    clocks started, by lead pk. The caller brings the leads' sla_due_at in step
+    (sync_due_many), with its own write of them. `running`: by lead pk, the running clock
+    of that kind the caller holds already (the sweep: the breached clocks), not read
+    again when there is one for every lead."""
     kinds = {lead.pk: OWNER_CLOCKS[lead.stage] for lead in leads if lead.stage in OWNER_CLOCKS}
     if not kinds:
         return {}
@@ -312,14 +311,7 @@ def restart_owner_clocks_many(
         and (kinds[lead.pk] != ClockKind.FIRST_TOUCH or lead.pk in was_running)
     ]
     started = start_clocks(starts=starts, at=at, sync=False)
-    if sync:
-        sync_due_many(moved)
     return {start.lead.pk: clock for start, clock in zip(starts, started, strict=True) if clock}
-
-
-def restart_owner_clocks(*, lead: Lead, at: dt.datetime) -> SlaClock | None:
-    """restart_owner_clocks_many for one lead."""
-    return restart_owner_clocks_many(leads=[lead], at=at).get(lead.pk)
 
 
 def due_text(clock: SlaClock | None) -> str:

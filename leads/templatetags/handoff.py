@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from leads.selectors import person_name
 from routing.models import CLOCK_SHORT_LABELS
 from routing.sla import due_text
 
@@ -58,6 +59,12 @@ def sla_badge(lead: Any) -> str:
         CLOCK_SHORT_LABELS[clock.kind],
         text,
     )
+
+
+@register.filter
+def person(user: Any) -> str:
+    """A user as pages name them (leads.selectors.person_name): "" for nobody."""
+    return person_name(user)
 
 
 @register.filter
