@@ -9,6 +9,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 # The normal quantile of a two-sided 95% interval, rounded as the textbooks (and our
 # hand-computed test values) round it.
 Z95 = 1.96
@@ -43,16 +45,14 @@ def wilson(successes: int, n: int, z: float = Z95) -> Interval | None:
     return Interval(max(0.0, centre - half), min(1.0, centre + half))
 
 
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks.
-    The SQLite fallback of the selectors uses it, so both databases agree."""
-    ordered = sorted(v for v in values if v is not None)
-    if not ordered:
-        return None
-    position = q * (len(ordered) - 1)
-    lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+def percentiles(
+    values: Sequence[float] | np.ndarray, qs: Sequence[float]
+) -> tuple[float | None, ...]:
+    """PostgreSQL's percentile_cont at each fraction in `qs`: linear interpolation
+    between the closest ranks (numpy's default method), None for no values."""
+    if not len(values):
+        return (None,) * len(qs)
+    return tuple(float(v) for v in np.percentile(values, [100 * q for q in qs]))
 
 
 # --- score bins --------------------------------------------------------------------------

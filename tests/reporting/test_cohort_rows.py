@@ -10,8 +10,10 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import Lead, StageChange
+from reporting import selectors
 from routing.models import Assignment, SlaClock
 
 from .conftest import MQL, NOW, T0, journey, scope_for
@@ -91,3 +93,34 @@ def test_postgresql_reads_the_lead_table_once_for_a_cohorts_clocks(
     plan = json.loads(plan) if isinstance(plan, str) else plan
 
     assert _scans(plan[0]["Plan"], "leads_lead") == 1
+
+
+def _nodes(plan: dict) -> list[dict]:
+    return [plan] + [node for child in plan.get("Plans", []) for node in _nodes(child)]
+
+
+def test_postgresql_collects_a_reports_times_in_parallel_workers(clocks, marketing):
+    """The SLA report's times are listed per group by handoff_values, which parallel
+    workers collect and the leader combines: an ordered-set aggregate (percentile_cont)
+    or PostgreSQL 15's array_agg would have every row sent to one process first."""
+    with CaptureQueriesContext(connection) as captured, selectors.report_queries():
+        selectors.sla_compliance(scope_for(marketing))
+    [sql] = [q["sql"] for q in captured.captured_queries if "HANDOFF_VALUES" in q["sql"]]
+    with connection.cursor() as cursor:
+        # a few rows: parallel scans made free and lookups dear, as at a million leads
+        cursor.execute(
+            "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; "
+            "SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL enable_nestloop = off; "
+            "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off"
+        )
+        cursor.execute(f"EXPLAIN (FORMAT JSON, VERBOSE) {sql}")
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    partial = [
+        node
+        for node in _nodes(plan[0]["Plan"])
+        if node.get("Partial Mode") == "Partial"
+        and any("handoff_values" in column for column in node.get("Output", []))
+    ]
+    assert partial, "the times are not collected in the workers"

@@ -110,24 +110,6 @@ def test_it_measures_median_days_between_stages(march, marketing):
     assert mql_accepted == {"inbound_form": pytest.approx(0.5), "webinar": None}
 
 
-def test_it_computes_the_same_medians_without_percentile_cont(march, marketing, monkeypatch):
-    # SQLite has no percentile_cont: the fallback fetches durations and interpolates alike
-    on_postgres = selectors.funnel(scope_for(marketing)).velocity
-    monkeypatch.setattr(selectors, "has_percentile_cont", lambda alias: False)
-
-    fallback = selectors.funnel(scope_for(marketing)).velocity
-
-    assert [(v.median_days, v.p90_days, v.leads, v.by_channel) for v in fallback] == [
-        (
-            pytest.approx(v.median_days),
-            pytest.approx(v.p90_days),
-            v.leads,
-            pytest.approx(v.by_channel),
-        )
-        for v in on_postgres
-    ]
-
-
 def test_it_shows_the_rejection_and_recycle_flows(march, marketing):
     report = selectors.funnel(scope_for(marketing))
 

@@ -40,13 +40,13 @@ def test_it_has_no_interval_without_a_sample():
 
 
 def test_it_interpolates_percentiles_like_percentile_cont():
-    # positions q·(n-1): median of 4 values sits half-way between the 2nd and 3rd
-    assert stats.percentile([4, 1, 3, 2], 0.5) == 2.5
+    # positions q·(n-1): median of 4 values sits half-way between the 2nd and 3rd;
+    # 0.9 · 3 = 2.7: 3 + 0.7 · (4 - 3) = 3.7
+    assert stats.percentiles([4, 1, 3, 2], (0.5, 0.9)) == (2.5, pytest.approx(3.7))
     # 0.9 · 2 = 1.8: 12 + 0.8 · (30 - 12) = 26.4
-    assert stats.percentile([6, 12, 30], 0.9) == pytest.approx(26.4)
-    assert stats.percentile([7], 0.9) == 7
-    assert stats.percentile([], 0.5) is None
-    assert stats.percentile([None, 5, None], 0.5) == 5
+    assert stats.percentiles([6, 12, 30], (0.9,)) == (pytest.approx(26.4),)
+    assert stats.percentiles([7], (0.5, 0.9)) == (7, 7)
+    assert stats.percentiles([], (0.5, 0.9)) == (None, None)
 
 
 def test_it_bins_scores_into_deciles_keeping_ties_together():
