@@ -599,9 +599,13 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class EventResult:
-    event: EngagementEvent
+    """One event's outcome: stored (`created`), a repeat of a stored one, or `refused`
+    (its lead is not there: no event and no lead)."""
+
+    event: EngagementEvent | None
     created: bool
-    lead: Lead
+    lead: Lead | None
+    refused: LeadActionRefused | None = None
 
 
 def normalise_email(value: str) -> str:
@@ -1026,7 +1030,7 @@ def ingest_lead(*, payload: dict[str, Any], at: dt.datetime | None = None) -> In
 class NewEvent:
     """One engagement event to record (see record_events)."""
 
-    lead: Lead
+    lead: Lead | int  # or its id: a batch from the API names its leads by id
     kind: str
     occurred_at: dt.datetime
     external_id: str | None = None
@@ -1066,13 +1070,26 @@ def record_event(
 ) -> EventResult:
     """Store one engagement event and let the lifecycle follow (see record_events)."""
     item = NewEvent(lead, kind, occurred_at, external_id, url, content_tag, metadata)
-    return record_events(events=[item], now=now)[0]
+    (result,) = record_events(events=[item], now=now)
+    if result.refused is not None:
+        raise result.refused
+    return result
+
+
+def _lead_id(item: NewEvent) -> int:
+    return item.lead if isinstance(item.lead, int) else item.lead.pk
+
+
+def no_open_lead(field: str = "lead") -> LeadActionRefused:
+    """An event's lead is archived, gone or was never there."""
+    return LeadActionRefused("lead_not_found", "There is no such open lead.", field=field)
 
 
 def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> list[EventResult]:
     """Store engagement events, rescore each lead once, and let the lifecycle follow
     (engaged, fast lane, MQL, account MQL). Idempotent on `external_id`: a repeat, in
-    the batch or from before, changes nothing. One result per event, in order.
+    the batch or from before, changes nothing. One result per event, in order; an event
+    whose lead is archived or gone is refused, and the others are still taken.
 
     Set-based so a batch of a thousand events costs a few queries plus work per lead
     whose stage may move, not a transaction per event.
@@ -1090,7 +1107,7 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             leads = list(
                 Lead.objects.select_for_update(of=("self",))
                 .select_related("account")
-                .filter(pk__in={item.lead.pk for item in events})
+                .filter(pk__in={_lead_id(item) for item in events}, archived_at__isnull=True)
                 .order_by("pk")
             )
             # the few product lines and criteria versions of a batch, read once each
@@ -1102,9 +1119,10 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             }
             new: list[tuple[int, EngagementEvent]] = []
             for index, item in enumerate(events):
-                lead = locked.get(item.lead.pk)
+                lead = locked.get(_lead_id(item))
                 if lead is None:
-                    raise LeadActionRefused("gone", "This lead no longer exists.", field="lead")
+                    results[index] = EventResult(None, False, None, refused=no_open_lead())
+                    continue
                 external_id = (item.external_id or "").strip() or None
                 if external_id in known:
                     results[index] = EventResult(known[external_id], False, lead)
@@ -1129,7 +1147,7 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             for index, event in new:
                 results[index] = EventResult(event, True, moved.get(event.lead_id, event.lead))
             for index, result in enumerate(results):
-                if result is not None and not result.created:
+                if result is not None and result.lead is not None and not result.created:
                     results[index] = EventResult(
                         result.event, False, moved.get(result.lead.pk, result.lead)
                     )
@@ -1137,8 +1155,10 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
         # An external_id raced in on another connection: take the events one by one,
         # each in its own transaction, so the repeat is recognised as such.
         if len(events) == 1:
-            existing = EngagementEvent.objects.get(external_id=events[0].external_id.strip())
-            return [EventResult(existing, False, events[0].lead)]
+            existing = EngagementEvent.objects.select_related("lead").get(
+                external_id=events[0].external_id.strip()
+            )
+            return [EventResult(existing, False, existing.lead)]
         return [record_events(events=[item], now=now)[0] for item in events]
     return [result for result in results if result is not None]
 

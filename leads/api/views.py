@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads import services
-from leads.models import EngagementEvent, Lead, StageChange
+from leads.models import Lead, StageChange
 from leads.selectors import visible_leads, with_list_relations
 from leads.stages import OPEN_STAGES
 from qualification.models import ChecklistItem
@@ -367,8 +367,9 @@ def _result(index: int, state: str, event=None, lead=None, errors=()) -> dict[st
 
 
 def record_events(items: list[Any]) -> list[dict[str, Any]]:
-    """Validate every item, find the leads and known external ids in one query each, then
-    record the valid new events in one call of leads.services.record_events."""
+    """Validate every item, find the leads named by e-mail (one query, only if any are),
+    then record the valid events in one call of leads.services.record_events, which
+    finds the leads named by id, the repeats and the leads that are not there."""
     validator = s.EventSerializer()  # one instance: building fields per item costs time
     valid: dict[int, dict[str, Any]] = {}
     results: dict[int, dict[str, Any]] = {}
@@ -379,44 +380,21 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
         except ValidationError as exc:
             results[index] = _result(index, "rejected", errors=flatten(exc.detail))
 
-    ids = {v["lead"] for v in valid.values() if "lead" in v}
     emails = {v["email"].strip().lower() for v in valid.values() if "email" in v}
-    # only which leads exist here: the service reads and locks them itself (the stage
-    # too, which django-fsm reads when it builds a lead)
-    by_id = {
-        lead.pk: lead
-        for lead in Lead.objects.filter(pk__in=ids, archived_at__isnull=True).only("pk", "stage")
-    }
-    by_email = {
-        lead.email: lead
-        for lead in Lead.objects.filter(
-            email__in=emails, archived_at__isnull=True, stage__in=OPEN_STAGES
-        ).only("pk", "email", "stage")
-    }
-    external_ids = {v["external_id"].strip() for v in valid.values() if v.get("external_id")}
-    known = {
-        external_id: (pk, lead_id)
-        for external_id, pk, lead_id in EngagementEvent.objects.filter(
-            external_id__in=external_ids
-        ).values_list("external_id", "pk", "lead_id")
-    }
-
-    now = timezone.now()
+    by_email = (
+        dict(
+            Lead.objects.filter(
+                email__in=emails, archived_at__isnull=True, stage__in=OPEN_STAGES
+            ).values_list("email", "pk")
+        )
+        if emails
+        else {}
+    )
     batch: list[tuple[int, services.NewEvent]] = []
     for index, item in valid.items():
-        lead = by_id.get(item["lead"]) if "lead" in item else by_email.get(item["email"].lower())
+        lead = item["lead"] if "lead" in item else by_email.get(item["email"].lower())
         if lead is None:
-            field = "lead" if "lead" in item else "email"
-            results[index] = _result(
-                index,
-                "rejected",
-                errors=[error(field, "lead_not_found", "There is no such open lead.")],
-            )
-            continue
-        external_id = (item.get("external_id") or "").strip() or None
-        if external_id in known:
-            event_pk, lead_pk = known[external_id]
-            results[index] = _result(index, "duplicate", event=event_pk, lead=lead_pk)
+            results[index] = _refused(index, services.no_open_lead("email"))
             continue
         batch.append(
             (
@@ -425,7 +403,7 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
                     lead=lead,
                     kind=item["kind"],
                     occurred_at=item["occurred_at"],
-                    external_id=external_id,
+                    external_id=(item.get("external_id") or "").strip() or None,
                     url=item.get("url") or "",
                     content_tag=item.get("content_tag") or "",
                     metadata=item.get("metadata") or {},
@@ -433,28 +411,20 @@ def record_events(items: list[Any]) -> list[dict[str, Any]]:
             )
         )
     if batch:
-        # One call for the batch (set-based); if it is refused as a whole (a lead deleted
-        # meanwhile), each event is tried on its own so the others are still kept.
-        try:
-            outcomes = services.record_events(events=[e for _, e in batch], now=now)
-            pairs = list(zip([i for i, _ in batch], outcomes, strict=True))
-        except services.LeadActionRefused:
-            pairs = []
-            for index, event in batch:
-                try:
-                    pairs.append((index, services.record_events(events=[event], now=now)[0]))
-                except services.LeadActionRefused as refused:
-                    results[index] = _result(
-                        index,
-                        "rejected",
-                        errors=[error(refused.field, refused.code, refused.message)],
-                    )
-        for index, outcome in pairs:
+        outcomes = services.record_events(events=[e for _, e in batch], now=timezone.now())
+        for (index, _), outcome in zip(batch, outcomes, strict=True):
+            if outcome.refused is not None:
+                results[index] = _refused(index, outcome.refused)
+                continue
             state = "created" if outcome.created else "duplicate"
             results[index] = _result(
                 index, state, event=outcome.event.pk, lead=outcome.event.lead_id
             )
     return [results[index] for index in range(len(items))]
+
+
+def _refused(index: int, refused: services.LeadActionRefused) -> dict[str, Any]:
+    return _result(index, "rejected", errors=[error(refused.field, refused.code, refused.message)])
 
 
 # --- anything else under /api/v1/ -------------------------------------------------------------

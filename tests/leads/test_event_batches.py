@@ -326,3 +326,31 @@ def test_the_new_mql_notification_shows_the_score_the_batch_just_computed(criter
             note.body
         )
         assert f"- {top[0].label}: {top[0].points:+d}" in note.body
+
+
+def test_an_event_for_an_archived_or_deleted_lead_is_refused_and_the_rest_of_the_batch_kept(
+    criteria, team, marketing
+):
+    kept, archived, deleted = new_leads(criteria, 3)
+    services.archive(lead=archived, by=marketing)
+    deleted_id = deleted.pk
+    deleted.delete()
+    events = batch([kept, archived], "rfq_submitted") + [
+        services.NewEvent(lead=deleted_id, kind="rfq_submitted", occurred_at=timezone.now())
+    ]
+
+    results = services.record_events(events=events)
+
+    assert [r.created for r in results] == [True, False, False]
+    assert [r.refused and r.refused.code for r in results] == [
+        None,
+        "lead_not_found",
+        "lead_not_found",
+    ]
+    assert list(EngagementEvent.objects.values_list("lead_id", flat=True)) == [kept.pk]
+    assert Lead.objects.get(pk=kept.pk).stage == Stage.MQL
+    assert Lead.objects.get(pk=archived.pk).stage == Stage.NEW  # not moved
+    with pytest.raises(services.LeadActionRefused) as refused:
+        services.record_event(lead=archived, kind="rfq_submitted", occurred_at=timezone.now())
+    assert refused.value.code == "lead_not_found"
+    assert EngagementEvent.objects.count() == 1
