@@ -10,6 +10,7 @@ one audit row written.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -89,11 +90,16 @@ class _Input:
     details: dict[str, Any] | None = None
 
 
+@functools.cache
+def _transitions_of(model: type[Lead]) -> dict[tuple[str, str], Any]:
+    """The model's stage transitions by (name, source stage), fixed with the class (a
+    batch looks up hundreds: django-fsm walks them all for each)."""
+    field = model._meta.get_field("stage")
+    return {(t.name, t.source): t for t in field.get_all_transitions(model)}
+
+
 def _transition_for(lead: Lead, name: str):
-    for t in lead.get_all_stage_transitions():
-        if t.name == name and t.source == lead.stage:
-            return t
-    return None
+    return _transitions_of(type(lead)).get((name, lead.stage))
 
 
 def available_transitions(lead: Lead, user: Any) -> list[str]:
@@ -1105,13 +1111,13 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
         with transaction.atomic():
             # leads locked in primary-key order, so concurrent batches cannot deadlock
             leads = list(
-                Lead.objects.select_for_update(of=("self",))
-                .select_related("account")
+                Lead.objects.select_for_update()
                 .filter(pk__in={_lead_id(item) for item in events}, archived_at__isnull=True)
                 .order_by("pk")
             )
-            # the few product lines and criteria versions of a batch, read once each
-            attach_related(leads, ["product_line", "criteria_set"])
+            # their accounts, and the few product lines and criteria versions of a batch,
+            # each read once (joined, the accounts cost more to build)
+            attach_related(leads, ["account", "product_line", "criteria_set"])
             locked = {lead.pk: lead for lead in leads}
             known = {
                 e.external_id: e

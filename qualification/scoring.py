@@ -175,6 +175,9 @@ def _round_half_away_from_zero(value: float) -> int:
     return -rounded if value < 0 else rounded
 
 
+_DAY = timedelta(days=1)
+
+
 def _engagement(
     rule: EngagementRule, events: Sequence[Event], now: datetime, half_life_days: float
 ) -> float:
@@ -182,7 +185,7 @@ def _engagement(
     for event in events:
         if _event_matches(rule, event):
             # an event stamped in the future (clock skew at the source) counts as fresh
-            age_days = max((now - event.occurred_at) / timedelta(days=1), 0.0)
+            age_days = max((now - event.occurred_at) / _DAY, 0.0)
             total += rule.points * 0.5 ** (age_days / half_life_days)
     if rule.max_points is not None and abs(total) > rule.max_points:
         total = math.copysign(rule.max_points, total)
@@ -200,15 +203,20 @@ def score(
     # `not > 0` also refuses NaN
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, not {half_life_days!r}")
-    # every engagement rule walks the events, so a generator must be read once
-    events = tuple(events)
+    # each engagement rule walks the events of its kind, in their order
+    by_kind: dict[str, list[Event]] = {}
+    for event in events:
+        by_kind.setdefault(event.kind, []).append(event)
     lines: list[ScoreLine] = []
     for rule in rules:
         if isinstance(rule, FitRule):
             points = rule.points if matches(rule, lead_facts) else 0
             kind = FIT
         elif isinstance(rule, EngagementRule):
-            points = _round_half_away_from_zero(_engagement(rule, events, now, half_life_days))
+            of_kind = by_kind.get(rule.event_kind)
+            if not of_kind:
+                continue  # no event of its kind: no points, no line
+            points = _round_half_away_from_zero(_engagement(rule, of_kind, now, half_life_days))
             kind = ENGAGEMENT
         else:
             raise TypeError(f"not a scoring rule: {rule!r}")

@@ -335,9 +335,8 @@ def test_an_event_for_an_archived_or_deleted_lead_is_refused_and_the_rest_of_the
     services.archive(lead=archived, by=marketing)
     deleted_id = deleted.pk
     deleted.delete()
-    events = batch([kept, archived], "rfq_submitted") + [
-        services.NewEvent(lead=deleted_id, kind="rfq_submitted", occurred_at=timezone.now())
-    ]
+    gone = services.NewEvent(lead=deleted_id, kind="rfq_submitted", occurred_at=timezone.now())
+    events = [*batch([kept, archived], "rfq_submitted"), gone]
 
     results = services.record_events(events=events)
 
