@@ -136,6 +136,9 @@ def test_bad_input_is_a_400_naming_the_field(criteria, marketing, body, expected
         ('{"email": "änne@b.example"}'.encode("latin-1"), "application/json", 400, "not_utf8"),
         (b'{"employee_count": NaN}', "application/json", 400, "invalid_json"),
         (b'{"email": "\\ud800@b.example"}', "application/json", 400, "invalid_text"),
+        (b'{"email": "a\\u0000@b.example"}', "application/json", 400, "invalid_text"),
+        # unescaped, a NUL is no JSON at all (the parser looks for text only behind \u)
+        (b'{"email": "a\x00@b.example"}', "application/json", 400, "invalid_json"),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "invalid_json"),
         (b"email=a@b.example", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
