@@ -122,6 +122,23 @@ def test_it_shows_the_rejection_and_recycle_flows(march, marketing):
     ]
 
 
+def test_a_flow_counts_each_change_and_each_lead_once(march, marketing, other_rep):
+    # L9 is rejected, recycled, an MQL again and rejected again: two rejections, one lead
+    journey(
+        [(ENGAGED, 0), (MQL, 24), (REJECTED, 25), (NURTURE, 26), (MQL, 60), (REJECTED, 61)],
+        owner=other_rep,
+    )
+
+    flows = {
+        f.transition: (f.changes, f.leads) for f in selectors.funnel(scope_for(marketing)).flows
+    }
+
+    assert flows["reject"] == (4, 3)  # L4, L5 and L9 twice
+    assert flows["recycle"] == (2, 2)  # L4 and L9
+    assert flows["qualify_mql"] == (1, 1)  # L9 back from nurture
+    assert flows["accept"] == (3, 3)
+
+
 def test_it_has_no_funnel_for_an_empty_period(march, marketing):
     report = selectors.funnel(scope_for(marketing, mql_from="2025-01-01", mql_to="2025-01-31"))
 
