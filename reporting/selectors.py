@@ -119,11 +119,13 @@ class Values(Aggregate):
 
 
 class Seconds(Func):
-    """A duration in seconds, as a float. PostgreSQL: EXTRACT gives a numeric, cast at
-    once to the float the values are listed as. SQLite keeps durations (and differences
-    of times) in microseconds."""
+    """A duration in seconds, as a float. PostgreSQL: date_part, which computes in
+    floating point; EXTRACT computes a numeric, exactly and slowly (the funnel's cohort
+    query: 0.60 to 0.65 s with EXTRACT cast to a float, 0.37 s with date_part, whose
+    values differ from it by less than a nanosecond). SQLite keeps durations (and
+    differences of times) in microseconds."""
 
-    template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) AS double precision)"
+    template = "date_part('epoch', %(expressions)s)"
     output_field = FloatField()
 
     def as_sqlite(self, compiler, connection, **extra_context):
