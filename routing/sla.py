@@ -305,9 +305,8 @@ def restart_owner_clocks_many(
     was_running = {clock.lead_id for clock in stopped}
     starts = [
         ClockStart(lead, kinds[lead.pk], lead.owner)
-        for lead in leads
-        if lead.pk in kinds
-        and lead.owner_id is not None
+        for lead in moved
+        if lead.owner_id is not None
         and (kinds[lead.pk] != ClockKind.FIRST_TOUCH or lead.pk in was_running)
     ]
     started = start_clocks(starts=starts, at=at, sync=False)
