@@ -1,17 +1,38 @@
-"""Event ingestion through the API against a plain bulk insert."""
+"""Event ingestion through the API against a plain bulk insert.
+
+Measured twice. In this process, one batch at a time through Django's test client,
+each rolled back: where a batch's time goes (its Python, its SQL). Then as production
+receives events: the Procfile's gunicorn (2 workers, production settings) and senders
+posting batches at once over loopback, as several marketing systems do; committed, in
+a copy of the bench database that is dropped afterwards.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
+import os
 import statistics
+import subprocess
+import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from bench.common import section, vacuum
+from bench.common import BENCH_DB, section, vacuum
 from leads.models import Lead, StageChange
+
+KINDS = ["page_view", "content_download", "pricing_page_view", "webinar_registered"]
+# senders posting at once: more than the web workers, so that none waits for a batch
+SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "4"))
+SERVED_WINDOWS = 3  # measured windows; the median is reported
+BATCHES_PER_SENDER = 4  # in each window
+SERVED_REDIS_URL = os.environ.get("BENCH_INGEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def measure() -> dict:
@@ -43,7 +64,6 @@ def measure() -> dict:
         ),
         20000,
     )
-    kinds = ["page_view", "content_download", "pricing_page_view", "webinar_registered"]
     api_rates, bulk_rates, moves, queries = [], [], [], []
     cpu_ms, sql_ms = [], []  # where a batch's time goes: this process's CPU, PostgreSQL
     with override_settings(ALLOWED_HOSTS=["*"]):
@@ -52,7 +72,7 @@ def measure() -> dict:
             batch = [
                 {
                     "lead": rng.choice(pool),
-                    "kind": rng.choice(kinds),
+                    "kind": rng.choice(KINDS),
                     "occurred_at": when,
                     "external_id": f"bench-{uuid.uuid4()}",
                     "url": "https://www.example.com/products/seals",
@@ -102,6 +122,156 @@ def measure() -> dict:
         "sql_ms_per_batch": round(statistics.median(sql_ms)),
     }
     print(out, flush=True)
+    out["served"] = served(pool, bulk)
+    return out
+
+
+def _batches(pool: list[int], count: int, seed: int) -> list[bytes]:
+    import random
+    import uuid
+
+    rng = random.Random(seed)
+    when = dt.datetime.now(dt.UTC).isoformat()
+    return [
+        json.dumps(
+            [
+                {
+                    "lead": rng.choice(pool),
+                    "kind": rng.choice(KINDS),
+                    "occurred_at": when,
+                    "external_id": f"bench-served-{uuid.uuid4()}",
+                    "url": "https://www.example.com/products/seals",
+                }
+                for _ in range(1000)
+            ]
+        ).encode()
+        for _ in range(count)
+    ]
+
+
+def _pg_cpu_seconds(database: str) -> float:
+    """User and system CPU so far of the PostgreSQL backends connected to `database`
+    (the web workers keep theirs: CONN_MAX_AGE)."""
+    from bench.load import _cpu_seconds
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        return sum(_cpu_seconds(pid) for (pid,) in cursor.fetchall())
+
+
+def served(pool: list[int], bulk_per_s: float) -> dict:
+    """Events per second that the production web processes take with SENDERS senders
+    posting batches of 1,000 at once, committed (scoring, MQLs, routing, clocks and the
+    queued e-mails included), in a throwaway copy of the bench database."""
+    import redis
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from bench.load import _cpu_seconds, _free_port, _production_env, _start, _stop, _wait_healthy
+
+    section(
+        f"event ingestion served: gunicorn as in the Procfile, {SENDERS} senders posting "
+        "batches of 1,000 at once"
+    )
+    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="marketing"))
+    name = settings.DATABASES["default"]["NAME"]
+    copy = f"{name}_ingest"
+    parts = urlsplit(BENCH_DB)
+    copy_url = urlunsplit(parts._replace(path=f"/{copy}"))
+    connections.close_all()  # a template must have no other session
+    psql = ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c"]
+    subprocess.run([*psql, f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'], check=True)
+    started = time.monotonic()
+    subprocess.run(
+        [*psql, f'CREATE DATABASE "{copy}" TEMPLATE "{name}" STRATEGY FILE_COPY'], check=True
+    )
+    copied = time.monotonic() - started
+    port = _free_port()
+    env = _production_env(port)
+    env.update({"DATABASE_URL": copy_url, "REDIS_URL": SERVED_REDIS_URL})
+    windows: list[dict] = []
+    errors: list[str] = []
+    web = _start("web", env)
+    try:
+        _wait_healthy(port, {"web": web})
+
+        def post(body: bytes) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            try:
+                conn.request(
+                    "POST",
+                    "/api/v1/events/",
+                    body=body,
+                    headers={
+                        "Authorization": f"Token {token.key}",
+                        "Content-Type": "application/json",
+                        "X-Forwarded-Proto": "https",
+                    },
+                )
+                response = conn.getresponse()
+                return response.status, response.read()
+            finally:
+                conn.close()
+
+        def send(bodies: list[bytes], answers: list) -> None:
+            for body in bodies:
+                answers.append(post(body))
+
+        # every web worker and its connection up, with a batch each (not measured)
+        warm = _batches(pool, SENDERS, seed=100)
+        threads = [threading.Thread(target=send, args=([b], [])) for b in warm]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for window in range(SERVED_WINDOWS):
+            bodies = _batches(pool, SENDERS * BATCHES_PER_SENDER, seed=200 + window)
+            answers: list[list] = [[] for _ in range(SENDERS)]
+            threads = [
+                threading.Thread(target=send, args=(bodies[i::SENDERS], answers[i]))
+                for i in range(SENDERS)
+            ]
+            web_cpu, pg_cpu = _cpu_seconds(web.pid), _pg_cpu_seconds(copy)
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            web_cpu, pg_cpu = _cpu_seconds(web.pid) - web_cpu, _pg_cpu_seconds(copy) - pg_cpu
+            created = 0
+            for status, body in (a for sender in answers for a in sender):
+                if status != 200:
+                    errors.append(f"{status}: {body[:200]!r}")
+                    continue
+                created += json.loads(body)["created"]
+            windows.append(
+                {
+                    "events_per_s": round(created / elapsed),
+                    "seconds": round(elapsed, 2),
+                    "events_created": created,
+                    "web_cpu_ms_per_batch": round(1000 * web_cpu / len(bodies)),
+                    "postgres_cpu_ms_per_batch": round(1000 * pg_cpu / len(bodies)),
+                    "load_average_1min": round(os.getloadavg()[0], 1),
+                }
+            )
+            print(windows[-1], flush=True)
+    finally:
+        _stop(web)
+        subprocess.run([*psql, f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'], check=False)
+        redis.Redis.from_url(SERVED_REDIS_URL).flushdb()  # the queued e-mails
+    rates = [w["events_per_s"] for w in windows]
+    out = {
+        "senders": SENDERS,
+        "web_workers": int(env.get("WEB_CONCURRENCY") or 2),
+        "events_per_s": round(statistics.median(rates)) if rates else 0,
+        "ratio_to_bulk_insert": round(statistics.median(rates) / bulk_per_s, 3) if rates else 0,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "windows": windows,
+        "database_copy_seconds": round(copied, 1),
+    }
+    print(out, flush=True)
     return out
 
 
@@ -112,5 +282,19 @@ def rows(out: dict) -> list[str]:
         f"{statistics.median(out.get('queries_per_batch') or [0]):.0f} queries a batch) "
         f"| {out['api_events_per_s']} "
         f"events/s | bulk insert {out['bulk_insert_events_per_s']} events/s "
-        f"| {out['ratio_to_bulk_insert']} |"
+        f"| {out['ratio_to_bulk_insert']} |",
+        *_served_rows(out.get("served")),
+    ]
+
+
+def _served_rows(served: dict | None) -> list[str]:
+    if not served or not served.get("windows"):
+        return []
+    middle = sorted(served["windows"], key=lambda w: w["events_per_s"])[len(served["windows"]) // 2]
+    return [
+        f"| the same served: gunicorn {served['web_workers']} workers, {served['senders']} "
+        f"senders at once, committed ({middle['web_cpu_ms_per_batch']} ms of web and "
+        f"{middle['postgres_cpu_ms_per_batch']} ms of PostgreSQL CPU a batch; errors "
+        f"{served['errors']}) | {served['events_per_s']} events/s | the bulk insert above "
+        f"| {served['ratio_to_bulk_insert']} |"
     ]

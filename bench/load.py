@@ -580,10 +580,11 @@ def _manager(browser: Browser, gate: Gate, seed: int) -> None:
             _think(rng, stop, (2.0, 5.0))
 
 
-def _wait_healthy(port: int, web: subprocess.Popen, worker: subprocess.Popen) -> None:
+def _wait_healthy(port: int, procs: dict[str, subprocess.Popen]) -> None:
+    """Until the web process answers /healthz; any of `procs` exiting meanwhile fails."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        for name, proc in (("web", web), ("worker", worker)):
+        for name, proc in procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {LOG_DIR}")
         try:
@@ -734,7 +735,7 @@ def measure() -> dict:
     try:
         procs["web"] = _start("web", env)
         procs["worker"] = _start("worker", env)
-        _wait_healthy(port, procs["web"], procs["worker"])
+        _wait_healthy(port, procs)
         time.sleep(3)  # the Celery worker's pool is up
         sampler = RssSampler({name: proc.pid for name, proc in procs.items()})
         sampler.start()

@@ -877,8 +877,9 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     # at a time: a large account may hold thousands of contacts, and the first ones
     # usually decide. A round reads only what the checks look at; each account's
     # contacts are checked best first until one passes (most fail, e.g. outside the
-    # served countries), and that one is locked (in primary-key order, as every batch
-    # locks) and checked again; the next one is looked at only if it changed meanwhile.
+    # served countries), and that one is locked and checked again; the next one is
+    # looked at only if it changed meanwhile or another batch holds it (not waited for:
+    # that batch may be waiting for a lead this one holds, a deadlock).
     chosen: list[Lead] = []
     ranked = Window(
         RowNumber(),
@@ -933,7 +934,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 if lead is not None:
                     best[account] = lead.pk
             queues = {account: queues[account] for account in best}
-            locked = Lead.objects.select_for_update(of=("self",)).select_related(
+            locked = Lead.objects.select_for_update(of=("self",), skip_locked=True).select_related(
                 "account", "product_line", "criteria_set"
             )
             for candidate in locked.filter(

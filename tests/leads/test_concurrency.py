@@ -68,3 +68,65 @@ def test_the_same_accept_sent_twice_at_once_is_recorded_once(rep):
     assert [kind for kind, _ in outcomes].count("ok") == 1, outcomes
     assert {kind for kind, _ in outcomes} == {"ok", "refused"}
     assert StageChange.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_event_batches_crossing_each_others_accounts_both_land(monkeypatch):
+    """Two senders post at once. Each batch holds a contact that the other batch's
+    account MQL would choose: waiting for it would be a deadlock, and one sender would
+    lose its whole batch. Each account still gets its one MQL."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from qualification.models import CriteriaSet
+    from tests.factories import SlaPolicyFactory, TeamFactory, UserFactory, industrial_criteria
+
+    criteria = industrial_criteria()
+    CriteriaSet.objects.filter(pk=criteria.pk).update(account_engagement_threshold=20)
+    SlaPolicyFactory()
+    TeamFactory(reps=[UserFactory(role="Sales rep")], is_default=True)
+
+    def account():
+        # the best-ranked contact has 10 points from before; the other none
+        best = LeadFactory(
+            criteria_set=criteria, stage=Stage.ENGAGED, fit_score=100, engagement_score=10
+        )
+        other = LeadFactory(
+            criteria_set=criteria, stage=Stage.ENGAGED, account=best.account, engagement_score=0
+        )
+        return best, other
+
+    (x_best, x_other), (y_best, y_other) = account(), account()
+    when = timezone.now() - dt.timedelta(minutes=5)
+
+    def events(pricing, download):
+        # the pricing page (15) takes its account over 20 with the stored 10 of the other
+        # contact; the download (10) does not take its own account over
+        return [
+            services.NewEvent(lead=pricing.pk, kind="pricing_page_view", occurred_at=when),
+            services.NewEvent(lead=download.pk, kind="content_download", occurred_at=when),
+        ]
+
+    # both batches hold their leads before either looks for its account's contact
+    both_locked = threading.Barrier(2)
+    original = services._account_mqls
+
+    def after_both_locked(*args, **kwargs):
+        both_locked.wait(timeout=10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_account_mqls", after_both_locked)
+
+    outcomes = run_at_once(
+        lambda: services.record_events(events=events(x_other, y_best)),
+        lambda: services.record_events(events=events(y_other, x_best)),
+    )
+
+    assert [kind for kind, _ in outcomes] == ["ok", "ok"], outcomes
+    assert EngagementEvent.objects.count() == 4
+    for best in (x_best, y_best):
+        mqls = Lead.objects.filter(account=best.account, stage=Stage.MQL)
+        assert mqls.count() == 1
+        assert "Account engagement 25" in mqls.get().account_mql_reason
