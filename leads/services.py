@@ -1099,12 +1099,32 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
     whose lead is archived or gone is refused, and the others are still taken.
 
     Set-based so a batch of a thousand events costs a few queries plus work per lead
-    whose stage may move, not a transaction per event.
+    whose stage may move, not a transaction per event. A batch holds its leads until it
+    commits, and two batches of a thousand random leads nearly always share some: the
+    leads another batch holds are left for a second transaction, after it, so that the
+    rest is not kept waiting for the whole of the other batch.
     """
     now = now or timezone.now()
     for item in events:
         _check_event(item)
+    results: dict[int, EventResult] = {}
+    waiting = list(range(len(events)))
+    for busy_ones_later in (True, False):
+        if not waiting:
+            break
+        taken = _record_together([events[i] for i in waiting], now, busy_ones_later)
+        results.update((i, r) for i, r in zip(waiting, taken, strict=True) if r is not None)
+        waiting = [i for i in waiting if i not in results]
+    return [results[index] for index in range(len(events))]
+
+
+def _record_together(
+    events: list[NewEvent], now: dt.datetime, busy_ones_later: bool = False
+) -> list[EventResult | None]:
+    """record_events in one transaction. `busy_ones_later`: the events of leads another
+    transaction holds are left out (None), not waited for."""
     results: list[EventResult | None] = [None] * len(events)
+    ids = {_lead_id(item) for item in events}
     external_ids = {
         (item.external_id or "").strip() for item in events if (item.external_id or "").strip()
     }
@@ -1112,14 +1132,25 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
         with transaction.atomic():
             # leads locked in primary-key order, so concurrent batches cannot deadlock
             leads = list(
-                Lead.objects.select_for_update()
-                .filter(pk__in={_lead_id(item) for item in events}, archived_at__isnull=True)
+                Lead.objects.select_for_update(skip_locked=busy_ones_later)
+                .filter(pk__in=ids, archived_at__isnull=True)
                 .order_by("pk")
             )
             # their accounts, and the few product lines and criteria versions of a batch,
             # each read once (joined, the accounts cost more to build)
             attach_related(leads, ["account", "product_line", "criteria_set"])
             locked = {lead.pk: lead for lead in leads}
+            # of the leads not locked, the ones another transaction holds (the rest are
+            # archived or gone)
+            busy = (
+                set(
+                    Lead.objects.filter(
+                        pk__in=ids - locked.keys(), archived_at__isnull=True
+                    ).values_list("pk", flat=True)
+                )
+                if busy_ones_later and len(locked) < len(ids)
+                else set()
+            )
             known = {
                 e.external_id: e
                 for e in EngagementEvent.objects.filter(external_id__in=external_ids)
@@ -1128,7 +1159,8 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
             for index, item in enumerate(events):
                 lead = locked.get(_lead_id(item))
                 if lead is None:
-                    results[index] = EventResult(None, False, None, refused=no_open_lead())
+                    if _lead_id(item) not in busy:  # else looked at again, after the other
+                        results[index] = EventResult(None, False, None, refused=no_open_lead())
                     continue
                 external_id = (item.external_id or "").strip() or None
                 if external_id in known:
@@ -1166,8 +1198,8 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
                 external_id=events[0].external_id.strip()
             )
             return [EventResult(existing, False, existing.lead)]
-        return [record_events(events=[item], now=now)[0] for item in events]
-    return [result for result in results if result is not None]
+        return [_record_together([item], now)[0] for item in events]
+    return results
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:

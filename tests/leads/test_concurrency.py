@@ -130,3 +130,65 @@ def test_two_event_batches_crossing_each_others_accounts_both_land(monkeypatch):
         mqls = Lead.objects.filter(account=best.account, stage=Stage.MQL)
         assert mqls.count() == 1
         assert "Account engagement 25" in mqls.get().account_mql_reason
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_does_not_keep_its_other_leads_waiting_for_one_another_request_holds():
+    import datetime as dt
+    import time
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_busy():  # another request in the middle of its transaction on `busy`
+        try:
+            with transaction.atomic():
+                Lead.objects.select_for_update().get(pk=busy.pk)
+                holding.set()
+                release.wait(timeout=20)
+        finally:
+            connection.close()
+
+    when = timezone.now() - dt.timedelta(minutes=5)
+    sent = {}
+
+    def send():
+        try:
+            sent["results"] = services.record_events(
+                events=[
+                    services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
+                    services.NewEvent(lead=free.pk, kind="content_download", occurred_at=when),
+                ]
+            )
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_busy)
+    holder.start()
+    assert holding.wait(timeout=10)
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not EngagementEvent.objects.filter(lead=free).exists():
+            assert time.monotonic() < deadline, "the free lead's event waited for the busy one"
+            time.sleep(0.05)
+        # committed while the other request still holds the busy lead, which waits its turn
+        assert not EngagementEvent.objects.filter(lead=busy).exists()
+        assert sender.is_alive()
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        sender.join(timeout=20)
+
+    results = sent["results"]
+    assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
+    assert Lead.objects.get(pk=free.pk).engagement_score == 10
+    assert EngagementEvent.objects.filter(lead=busy).count() == 1
