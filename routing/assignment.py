@@ -257,6 +257,14 @@ def _choose_member(
     return chosen.user, lines, eligible
 
 
+def _lock_teams(pks: list[int]) -> None:
+    """Serialise the routing into these teams until the transaction ends, in primary-key
+    order. FOR NO KEY UPDATE, not FOR UPDATE: a transaction that only refers to a team
+    (a lead routed there, an assignment) checks its reference when it commits, and under
+    FOR UPDATE would wait for the routing, which may be waiting for it: a deadlock."""
+    list(Team.objects.select_for_update(no_key=True).filter(pk__in=pks).order_by("pk"))
+
+
 def pick_member(team: Team, day: dt.date, exclude: Collection[int] = ()) -> tuple[Any, list[str]]:
     """Smooth weighted round robin over the members who can take a lead now.
 
@@ -265,7 +273,7 @@ def pick_member(team: Team, day: dt.date, exclude: Collection[int] = ()) -> tupl
     state is never read stale. Over any run in which the same members are eligible, rep i
     gets exactly weight_i / sum(weights) of the leads (per full cycle of sum(weights)).
     """
-    Team.objects.select_for_update().filter(pk=team.pk).first()
+    _lock_teams([team.pk])
     memberships = list(
         TeamMembership.objects.filter(team=team, active=True).select_related("user", "team")
     )
@@ -303,7 +311,7 @@ def route_many(
     teams = {team.pk: team for team, _, _ in picks.values() if team is not None}
     memberships: dict[int, list[TeamMembership]] = {}
     if teams:
-        list(Team.objects.select_for_update().filter(pk__in=list(teams)).order_by("pk"))
+        _lock_teams(list(teams))
         for m in TeamMembership.objects.filter(team_id__in=list(teams), active=True).select_related(
             "user", "team"
         ):

@@ -13,7 +13,13 @@ from leads.models import Lead
 from leads.stages import Stage
 from routing import sla
 from routing.models import Assignment, Notification, SlaClock
-from tests.factories import RoutingRuleFactory, SlaPolicyFactory, TeamFactory, UserFactory
+from tests.factories import (
+    LeadFactory,
+    RoutingRuleFactory,
+    SlaPolicyFactory,
+    TeamFactory,
+    UserFactory,
+)
 from tests.routing.conftest import MONDAY_10, make_mql, ready_lead
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -94,3 +100,39 @@ def test_four_sweeps_at_once_escalate_each_breach_exactly_once(queued_emails):
         lead.refresh_from_db()
         assert lead.stage == Stage.MQL
         assert SlaClock.objects.filter(lead=lead, stopped_at__isnull=True).count() == 1
+
+
+def test_a_commit_that_names_a_team_does_not_wait_for_routing_into_it():
+    """Routing locks its teams until it commits. A transaction that only refers to one
+    (a lead routed there, as another batch's routing writes) checks that reference when
+    it commits; had it to wait for the routing, which may itself wait for this one's
+    team, PostgreSQL would end one of them as a deadlock."""
+    from django.db import transaction
+
+    from routing import assignment
+
+    team = TeamFactory(reps=[UserFactory(role="Sales rep")])
+    lead = LeadFactory(stage=Stage.NEW)
+    routing, done = threading.Event(), threading.Event()
+
+    def route_and_hold():
+        try:
+            with transaction.atomic():
+                assignment.pick_member(team, MONDAY_10.date())
+                routing.set()
+                done.wait(timeout=20)
+        finally:
+            connection.close()
+
+    router = threading.Thread(target=route_and_hold)
+    router.start()
+    try:
+        assert routing.wait(timeout=10)
+        with transaction.atomic():
+            connection.cursor().execute("SET LOCAL lock_timeout = '3s'")
+            Lead.objects.filter(pk=lead.pk).update(routed_team=team)
+        assert router.is_alive()  # the routing is still under way
+    finally:
+        done.set()
+        router.join(timeout=20)
+    assert Lead.objects.get(pk=lead.pk).routed_team == team
