@@ -13,6 +13,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import threading
@@ -167,12 +168,22 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from bench.load import _cpu_seconds, _free_port, _production_env, _start, _stop, _wait_healthy
+    from bench.load import (
+        _cpu_seconds,
+        _exit_on_signal,
+        _free_port,
+        _production_env,
+        _start,
+        _stop,
+        _wait_healthy,
+    )
 
     section(
         f"event ingestion served: gunicorn as in the Procfile, {SENDERS} senders posting "
         "batches of 1,000 at once"
     )
+    # a SIGTERM (a timeout, a kill) still runs the finally below: server stopped, copy dropped
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="marketing"))
     name = settings.DATABASES["default"]["NAME"]
     copy = f"{name}_ingest"
