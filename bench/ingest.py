@@ -315,12 +315,15 @@ def _served_rows(served: dict | None) -> list[str]:
     if not served or not served.get("windows"):
         return []
     middle = sorted(served["windows"], key=lambda w: w["events_per_s"])[len(served["windows"]) // 2]
-    postgres = middle["postgres_cpu_ms_per_batch"]
+    web, postgres = middle["web_cpu_ms_per_batch"], middle["postgres_cpu_ms_per_batch"]
+    cpu = (
+        f"{web} ms of web CPU a batch, PostgreSQL's not measured"
+        if postgres is None
+        else f"{web} ms of web and {postgres} ms of PostgreSQL CPU a batch"
+    )
     return [
         f"| the same served: gunicorn {served['web_workers']} workers, {served['senders']} "
-        f"senders at once, committed ({middle['web_cpu_ms_per_batch']} ms of web and "
-        f"{'an unmeasured' if postgres is None else f'{postgres} ms'} of PostgreSQL CPU a "
-        f"batch; errors "
+        f"senders at once, committed ({cpu}; errors "
         f"{served['errors']}) | {served['events_per_s']} events/s | the bulk insert above "
         f"| {served['ratio_to_bulk_insert']} |"
     ]
