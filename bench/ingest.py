@@ -13,20 +13,35 @@ import datetime as dt
 import http.client
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
 import threading
 import time
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from bench.common import BENCH_DB, section, vacuum
-from leads.models import Lead, StageChange
+from bench.load import (
+    _cpu_seconds,
+    _exit_on_signal,
+    _free_port,
+    _parents,
+    _production_env,
+    _start,
+    _stop,
+    _tree,
+    _wait_healthy,
+)
+from leads.models import EngagementEvent, Lead, StageChange
+from leads.stages import OPEN_STAGES
 
 KINDS = ["page_view", "content_download", "pricing_page_view", "webinar_registered"]
 # senders posting at once: more than the web workers, so that none waits for a batch
@@ -41,19 +56,8 @@ def measure() -> dict:
     against a plain bulk insert of the same rows in the same run. Each batch is rolled
     back afterwards, so the database stays as seeded (and the e-mails and webhooks that
     would be queued after commit are not)."""
-    import random
-    import uuid
-
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from leads.models import EngagementEvent
-    from leads.stages import OPEN_STAGES
-
     section("event ingestion: batches of 1,000 through the API")
-    ops = get_user_model().objects.get(username="marketing")
-    token, _ = Token.objects.get_or_create(user=ops)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {_token()}")
     # the same 20,000 open leads and the same batches on every run of one database, so
     # that runs before and after a change compare
     rng = random.Random(7)
@@ -69,17 +73,7 @@ def measure() -> dict:
     cpu_ms, sql_ms = [], []  # where a batch's time goes: this process's CPU, PostgreSQL
     with override_settings(ALLOWED_HOSTS=["*"]):
         for _ in range(5):
-            when = dt.datetime.now(dt.UTC).isoformat()
-            batch = [
-                {
-                    "lead": rng.choice(pool),
-                    "kind": rng.choice(KINDS),
-                    "occurred_at": when,
-                    "external_id": f"bench-{uuid.uuid4()}",
-                    "url": "https://www.example.com/products/seals",
-                }
-                for _ in range(1000)
-            ]
+            batch = _batch(rng, pool, "bench")
             with transaction.atomic():
                 rollback = transaction.savepoint()
                 changes = StageChange.objects.count()
@@ -127,34 +121,38 @@ def measure() -> dict:
     return out
 
 
-def _batches(pool: list[int], count: int, seed: int) -> list[bytes]:
-    import random
-    import uuid
+def _token() -> str:
+    """The API token of the demo's marketing ops user, who may push events."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
 
-    rng = random.Random(seed)
+    user = get_user_model().objects.get(username="marketing")
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _batch(rng: random.Random, pool: list[int], tag: str) -> list[dict]:
+    """1,000 events of the pool's leads, now, each with its own external id."""
     when = dt.datetime.now(dt.UTC).isoformat()
     return [
-        json.dumps(
-            [
-                {
-                    "lead": rng.choice(pool),
-                    "kind": rng.choice(KINDS),
-                    "occurred_at": when,
-                    "external_id": f"bench-served-{uuid.uuid4()}",
-                    "url": "https://www.example.com/products/seals",
-                }
-                for _ in range(1000)
-            ]
-        ).encode()
-        for _ in range(count)
+        {
+            "lead": rng.choice(pool),
+            "kind": rng.choice(KINDS),
+            "occurred_at": when,
+            "external_id": f"{tag}-{uuid.uuid4()}",
+            "url": "https://www.example.com/products/seals",
+        }
+        for _ in range(1000)
     ]
+
+
+def _bodies(pool: list[int], count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [json.dumps(_batch(rng, pool, "bench-served")).encode() for _ in range(count)]
 
 
 def _pg_cpu_seconds(database: str) -> dict[int, float]:
     """User and system CPU so far of each PostgreSQL backend connected to `database`, by
     process id (the web workers keep theirs: CONN_MAX_AGE)."""
-    from bench.load import _cpu_seconds
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
         return {pid: _cpu_seconds(pid) for (pid,) in cursor.fetchall()}
@@ -172,27 +170,13 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
     """Events per second that the production web processes take with SENDERS senders
     posting batches of 1,000 at once, committed (scoring, MQLs, routing, clocks and the
     queued e-mails included), in a throwaway copy of the bench database."""
-    import redis
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from bench.load import (
-        _cpu_seconds,
-        _exit_on_signal,
-        _free_port,
-        _production_env,
-        _start,
-        _stop,
-        _wait_healthy,
-    )
-
     section(
         f"event ingestion served: gunicorn as in the Procfile, {SENDERS} senders posting "
         "batches of 1,000 at once"
     )
     # a SIGTERM (a timeout, a kill) still runs the finally below: server stopped, copy dropped
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    token, _ = Token.objects.get_or_create(user=get_user_model().objects.get(username="marketing"))
+    token = _token()
     name = settings.DATABASES["default"]["NAME"]
     copy = f"{name}_ingest"
     parts = urlsplit(BENCH_DB)
@@ -212,6 +196,7 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
     env.update({"DATABASE_URL": copy_url, "REDIS_URL": SERVED_REDIS_URL, "CONN_MAX_AGE": "3600"})
     windows: list[dict] = []
     errors: list[str] = []
+    workers = 0
     web = _start("web", env)
     try:
         _wait_healthy(port, {"web": web})
@@ -224,7 +209,7 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
                     "/api/v1/events/",
                     body=body,
                     headers={
-                        "Authorization": f"Token {token.key}",
+                        "Authorization": f"Token {token}",
                         "Content-Type": "application/json",
                         "X-Forwarded-Proto": "https",
                     },
@@ -239,14 +224,15 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
                 answers.append(post(body))
 
         # every web worker and its connection up, with a batch each (not measured)
-        warm = _batches(pool, SENDERS, seed=100)
+        warm = _bodies(pool, SENDERS, seed=100)
         threads = [threading.Thread(target=send, args=([b], [])) for b in warm]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        workers = len(_tree(web.pid, _parents())) - 1  # gunicorn's master and its workers
         for window in range(SERVED_WINDOWS):
-            bodies = _batches(pool, SENDERS * BATCHES_PER_SENDER, seed=200 + window)
+            bodies = _bodies(pool, SENDERS * BATCHES_PER_SENDER, seed=200 + window)
             answers: list[list] = [[] for _ in range(SENDERS)]
             threads = [
                 threading.Thread(target=send, args=(bodies[i::SENDERS], answers[i]))
@@ -287,7 +273,7 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
     rates = [w["events_per_s"] for w in windows]
     out = {
         "senders": SENDERS,
-        "web_workers": int(env.get("WEB_CONCURRENCY") or 2),
+        "web_workers": workers,
         "events_per_s": round(statistics.median(rates)) if rates else 0,
         "ratio_to_bulk_insert": round(statistics.median(rates) / bulk_per_s, 3) if rates else 0,
         "errors": len(errors),
