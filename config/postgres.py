@@ -10,8 +10,9 @@ engagement events reads some 12,000 timestamps (the leads' own and their histori
 `use_c_timestamps` (connected to `connection_created`) registers on each new PostgreSQL
 connection a loader that parses with the C loader and then does what Django's does: the
 value, already in the session's time zone (Django sets it to the connection's), gets the
-connection's time zone object. Its `timezone` attribute is the one Django compares before
-each cursor, so no cursor registers a loader of its own. Without psycopg-binary nothing
+connection's time zone object, unless it has it already (in a UTC session the parser
+gives UTC itself). Its `timezone` attribute is the one Django compares before each
+cursor, so no cursor registers a loader of its own. Without psycopg-binary nothing
 changes.
 """
 
@@ -43,7 +44,10 @@ def timestamp_loader(timezone: dt.tzinfo | None) -> type[Loader]:
             self._parse = _PARSER(oid, context).load
 
         def load(self, data: Any) -> dt.datetime:
-            return self._parse(data).replace(tzinfo=timezone)
+            value = self._parse(data)
+            # in a UTC session (Django's default) the parser already gives UTC itself,
+            # and replacing it would cost four times the parsing
+            return value if value.tzinfo is timezone else value.replace(tzinfo=timezone)
 
     CTimestampLoader.timezone = timezone  # what Django compares before each cursor
     return CTimestampLoader

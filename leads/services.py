@@ -35,7 +35,7 @@ from qualification.selectors import (
 )
 
 from . import guards
-from .bulk import attach_related, update_columns
+from .bulk import attach_related, insert_rows, update_columns
 from .milestones import note_stage_change
 from .models import Account, EngagementEvent, Lead, StageChange, Touch
 from .selectors import as_scoring_events, lead_facts, scoring_events, scoring_events_of
@@ -299,7 +299,7 @@ def _apply(
         update_columns(leads, sorted(changed | {"updated_at"}))
         for lead in leads:
             lead._update_initial_state()  # django-fsm: the stage as now saved
-    StageChange.objects.bulk_create(changes)
+    insert_rows(changes)
     # SLA clocks and routing, in this transaction: a transition never commits without
     # its clocks (and, for a new MQL, its owner).
     from routing.sla import on_stage_changes
@@ -1178,7 +1178,7 @@ def _record_together(
                 new.append((index, event))
                 if external_id:
                     known[external_id] = event
-            EngagementEvent.objects.bulk_create([event for _, event in new])
+            insert_rows([event for _, event in new])
             kinds: dict[int, set[str]] = {}
             for _, event in new:
                 kinds.setdefault(event.lead_id, set()).add(event.kind)

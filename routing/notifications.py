@@ -17,13 +17,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
+from leads.bulk import insert_rows
 from leads.models import EngagementEvent, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER
 from leads.selectors import person_name as person
@@ -260,61 +261,11 @@ def notify(messages: Iterable[Message], *, at: dt.datetime | None = None) -> lis
         )
     if not rows:
         return []
-    created = _insert(rows)
+    created = insert_rows(rows)
     for row in created:
         if row.recipient.email:
             _queue_email(row.pk)
     return created
-
-
-def _insert(rows: list[Notification]) -> list[Notification]:
-    """bulk_create; on PostgreSQL, for more than one row, COPY with ids drawn from the
-    table's sequence first (so the e-mails can be queued by id). COPY is several times
-    faster for the sweep's thousands of rows: an INSERT has psycopg quote every body and
-    context in Python, character by character."""
-    if connection.vendor != "postgresql" or len(rows) < 2:
-        return Notification.objects.bulk_create(rows)
-    meta = Notification._meta
-    fields = meta.concrete_fields
-    # text, numbers and keys are stored as they are; the rest (the context's JSON, the
-    # times) go through their field's preparation
-    plain = (models.CharField, models.TextField, models.IntegerField, models.ForeignKey)
-    prepared = [(field.attname, None if isinstance(field, plain) else field) for field in fields]
-    # the times are the same few for every row (created now, not yet read or e-mailed):
-    # each is prepared once
-    times: dict[tuple[str, Any], Any] = {}
-
-    def prepare(field: models.Field, value: Any) -> Any:
-        if not isinstance(field, models.DateTimeField):
-            return field.get_db_prep_save(value, connection)
-        key = (field.attname, value)
-        if key not in times:
-            times[key] = field.get_db_prep_save(value, connection)
-        return times[key]
-
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(rows)],
-        )
-        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-            row.pk = pk
-        columns = ", ".join(quote(field.column) for field in fields)
-        with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        getattr(row, attname)
-                        if field is None
-                        else prepare(field, getattr(row, attname))
-                        for attname, field in prepared
-                    ]
-                )
-    for row in rows:
-        row._state.adding = False
-        row._state.db = connection.alias
-    return rows
 
 
 def _queue_email(notification_id: int) -> None:

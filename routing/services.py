@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from leads.bulk import update_columns
+from leads.bulk import insert_rows, update_columns
 from leads.models import Lead, StageChange
 from leads.roles import SALES_MANAGER, SALES_REP, roles_of
 from leads.services import LeadActionRefused
@@ -112,7 +112,7 @@ def _record_hand_overs(
     concerned told — one write of each kind for any number of leads. `running`: the
     owners' clocks the caller holds (see sla.restart_owner_clocks_many)."""
     moved = _set_owners(items)
-    records = Assignment.objects.bulk_create(
+    records = insert_rows(
         [
             Assignment(
                 lead=item.lead,

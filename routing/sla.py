@@ -27,7 +27,7 @@ from django.db.models import DateTimeField, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from leads.bulk import attach_related, update_columns
+from leads.bulk import attach_related, insert_rows, update_columns
 from leads.models import Lead, StageChange, Touch
 from leads.stages import Stage
 
@@ -141,7 +141,7 @@ def start_clocks(
         )
     created = [clock for clock in clocks if clock is not None]
     if created:
-        SlaClock.objects.bulk_create(created)
+        insert_rows(created)
         if sync:
             sync_due_many([clock.lead for clock in created])
     return clocks

@@ -26,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from leads.bulk import insert_rows
 from leads.models import Lead, StageChange
 
 from .models import Assignment, SlaClock, WebhookDelivery, WebhookSubscription
@@ -116,7 +117,7 @@ def emit(event_type: str, ids: list[int]) -> list[WebhookDelivery]:
             )
             for s in subscribers
         ]
-    created = WebhookDelivery.objects.bulk_create(rows)
+    created = insert_rows(rows)
     for row in created:
         _queue_delivery(row.pk)
     return created

@@ -1,13 +1,14 @@
 """Timestamps read from PostgreSQL: parsed in C, with the values Django's loader gives."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.pq import Format
 
-from config.postgres import HAS_C_PARSER, TIMESTAMPTZ_OID
+from config.postgres import HAS_C_PARSER, TIMESTAMPTZ_OID, timestamp_loader
 
 # microseconds, an offset other than the session's, the ends of the range, a leap day
 LITERALS = [
@@ -20,11 +21,11 @@ LITERALS = [
 ]
 
 
-def _read(cursor) -> list[dt.datetime]:
+def _read(cursor, literals: list[str] = LITERALS) -> list[dt.datetime]:
     cursor.execute(
         "SELECT value::timestamptz FROM unnest(%s::text[]) WITH ORDINALITY AS t(value, n) "
         "ORDER BY n",
-        [LITERALS],
+        [literals],
     )
     return [value for (value,) in cursor.fetchall()]
 
@@ -45,7 +46,25 @@ def test_a_connection_parses_timestamps_in_c_with_the_values_djangos_loader_give
         assert cursor.cursor.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT) is not loader
         django = _read(cursor)
     assert fast == django
-    assert [value.tzinfo for value in fast] == [value.tzinfo for value in django]
+    # the very zone object Django's loader gives, not an equal one
+    assert all(f.tzinfo is d.tzinfo for f, d in zip(fast, django, strict=True))
     assert fast[0] == dt.datetime(2026, 11, 27, 11, 29, 55, 123456, tzinfo=dt.UTC)
     assert fast[1] == dt.datetime(2026, 3, 28, 23, 30, 0, 1, tzinfo=dt.UTC)
     assert fast[2] == dt.datetime(2026, 10, 25, 8, 29, 59, 999999, tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db
+def test_in_a_session_of_another_time_zone_values_get_that_zone():
+    """A database configured with its own TIME_ZONE: the session's offsets are read as
+    the connection's zone, as Django's loader reads them."""
+    berlin = ZoneInfo("Europe/Berlin")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'Europe/Berlin'")
+        cursor.cursor.adapters.register_loader(TIMESTAMPTZ_OID, timestamp_loader(berlin))
+        # not the year 9999, which Berlin's offset takes past what Python can hold
+        fast = _read(cursor, LITERALS[:3])
+        register_tzloader(berlin, cursor.cursor)
+        django = _read(cursor, LITERALS[:3])
+    assert fast == django
+    assert all(f.tzinfo is berlin for f in fast)
+    assert (fast[0].hour, fast[0].utcoffset()) == (12, dt.timedelta(hours=1))

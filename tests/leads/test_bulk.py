@@ -1,0 +1,128 @@
+"""Many rows written in one statement (leads.bulk): what is read back is what was given."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from leads.bulk import insert_rows, update_columns
+from leads.models import EngagementEvent, Lead
+from routing.models import Notification, SlaClock
+from tests.factories import LeadFactory, SlaPolicyFactory, UserFactory
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# text PostgreSQL's literals and JSON both escape: quotes, backslashes, braces, commas,
+# a newline, letters beyond ASCII and a character beyond the Basic Multilingual Plane
+AWKWARD = 'He said "O\'Neil\\s {draft}, v2"\nÖlförderpumpe 🚜'
+
+
+@pytest.mark.django_db
+def test_inserted_rows_get_their_own_keys_and_read_back_as_given():
+    leads = LeadFactory.create_batch(3)
+    events = [
+        EngagementEvent(
+            lead=lead,
+            kind=EngagementEvent.Kind.PAGE_VIEW,
+            occurred_at=dt.datetime(2026, 3, 29, 1, 30, 0, 123456 + n, tzinfo=BERLIN),
+            external_id=None if n == 1 else f"id-{n}",
+            url=AWKWARD if n == 2 else "",
+            content_tag="datasheet",
+            metadata={"nested": {"list": [1, 2.5, None, True]}, "text": AWKWARD} if n else {},
+        )
+        for n, lead in enumerate(leads)
+    ]
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        returned = insert_rows(events)
+    assert len(queries) == 1
+    assert returned == events
+    assert len({event.pk for event in events}) == 3
+    for n, event in enumerate(events):
+        stored = EngagementEvent.objects.get(pk=event.pk)
+        assert stored.lead_id == leads[n].pk
+        assert stored.external_id == (None if n == 1 else f"id-{n}")
+        assert stored.occurred_at == dt.datetime(2026, 3, 29, 1, 30, 0, 123456 + n, tzinfo=BERLIN)
+        assert stored.url == (AWKWARD if n == 2 else "")
+        assert stored.metadata == event.metadata
+        # auto_now_add, as bulk_create sets it: on the object and in the row
+        assert stored.created_at == event.created_at >= before
+    # saved: a later save updates the row rather than inserting another
+    events[0].content_tag = "brochure"
+    events[0].save()
+    assert EngagementEvent.objects.count() == 3
+    assert EngagementEvent.objects.get(pk=events[0].pk).content_tag == "brochure"
+
+
+@pytest.mark.django_db
+def test_lazily_translated_text_is_stored_as_its_text():
+    rep = UserFactory()
+    note = Notification(recipient=rep, kind="new_mql", title=gettext_lazy("Lead"), body="")
+    (stored,) = insert_rows([note])
+    assert Notification.objects.get(pk=stored.pk).title == "Lead"
+
+
+@pytest.mark.django_db
+def test_updated_columns_read_back_as_given_and_the_others_stay():
+    first, second = LeadFactory.create_batch(2, title="Plant engineer")
+    first.follow_up_on = dt.date(2028, 2, 29)
+    first.sla_due_at = dt.datetime(2026, 10, 25, 1, 59, 59, 999999, tzinfo=BERLIN)
+    first.fast_lane_reason = AWKWARD
+    second.follow_up_on = None
+    second.sla_due_at = None
+    second.fast_lane_reason = ""
+    first.title = second.title = "not written"
+    with CaptureQueriesContext(connection) as queries:
+        written = update_columns(
+            [first, second], ["follow_up_on", "sla_due_at", "fast_lane_reason"]
+        )
+    assert (written, len(queries)) == (2, 1)
+    first_row, second_row = Lead.objects.order_by("pk").filter(pk__in=[first.pk, second.pk])
+    assert first_row.follow_up_on == dt.date(2028, 2, 29)
+    assert first_row.sla_due_at == dt.datetime(2026, 10, 25, 1, 59, 59, 999999, tzinfo=BERLIN)
+    assert first_row.fast_lane_reason == AWKWARD
+    assert (second_row.follow_up_on, second_row.sla_due_at, second_row.fast_lane_reason) == (
+        None,
+        None,
+        "",
+    )
+    assert {first_row.title, second_row.title} == {"Plant engineer"}
+
+
+@pytest.mark.django_db
+def test_durations_keep_every_microsecond_either_way():
+    lead = LeadFactory()
+    policy = SlaPolicyFactory()
+    started = timezone.now()
+    durations = [
+        dt.timedelta(days=40, hours=5, microseconds=7),
+        dt.timedelta(microseconds=-1),
+        dt.timedelta(0),
+        None,
+    ]
+    clocks = [
+        SlaClock(
+            lead=lead,
+            kind=kind,
+            policy=policy,
+            target=dt.timedelta(hours=4),
+            started_at=started,
+            due_at=started,
+            stopped_at=started,
+            business_time=duration,
+        )
+        for kind, duration in zip(
+            ("decision", "first_touch", "qualification", "disposition"), durations, strict=True
+        )
+    ]
+    insert_rows(clocks)
+    assert [SlaClock.objects.get(pk=c.pk).business_time for c in clocks] == durations
+    for clock in clocks:
+        clock.business_time = dt.timedelta(days=-3, seconds=86399, microseconds=999999)
+    update_columns(clocks, ["business_time"])
+    assert {SlaClock.objects.get(pk=c.pk).business_time for c in clocks} == {
+        dt.timedelta(days=-2, microseconds=-1)
+    }
