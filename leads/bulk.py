@@ -102,8 +102,13 @@ def insert_rows(objs: Sequence[models.Model]) -> list[models.Model]:
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
     }
     by_name = {f.attname: f for f in fields}
+    keys = [f.attname for f in fields if f.is_relation]
     rows = []
     for obj in objs:
+        if any(getattr(obj, attname) is None for attname in keys):
+            # as bulk_create: a related object saved since it was given, or refused if
+            # it is still unsaved
+            obj._prepare_related_fields_for_save(operation_name="insert_rows")
         for attname in stamped:
             by_name[attname].pre_save(obj, True)
         rows.append(

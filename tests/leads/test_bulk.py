@@ -58,6 +58,20 @@ def test_inserted_rows_get_their_own_keys_and_read_back_as_given():
 
 
 @pytest.mark.django_db
+def test_a_related_object_saved_after_it_was_given_is_taken_and_an_unsaved_one_refused():
+    lead = LeadFactory.build(account=None, criteria_set=None, product_line=None)
+    event = EngagementEvent(
+        lead=lead, kind=EngagementEvent.Kind.PAGE_VIEW, occurred_at=timezone.now()
+    )
+    with pytest.raises(ValueError, match="unsaved related object 'lead'"):
+        insert_rows([event])
+    assert EngagementEvent.objects.count() == 0
+    lead.save()
+    insert_rows([event])
+    assert EngagementEvent.objects.get(pk=event.pk).lead_id == lead.pk
+
+
+@pytest.mark.django_db
 def test_lazily_translated_text_is_stored_as_its_text():
     rep = UserFactory()
     note = Notification(recipient=rep, kind="new_mql", title=gettext_lazy("Lead"), body="")
