@@ -47,10 +47,16 @@ def _encoder(field: models.Field, connection: Any) -> Encoder | None:
             return None if value is None else value.isoformat()
 
         return moment
-    if isinstance(field, models.DateField):
+    if isinstance(field, models.DateField | models.TimeField):
         return lambda value: None if value is None else value.isoformat()
     if isinstance(field, models.DurationField):
         return _interval
+    if isinstance(field, models.UUIDField):
+        return lambda value: None if value is None else str(value)
+    if isinstance(field, models.DecimalField):
+        return lambda value: (
+            None if value is None else str(field.get_db_prep_save(value, connection))
+        )
     if isinstance(field, models.JSONField):
         return _same if field.encoder is None else None
     if isinstance(

@@ -1,6 +1,7 @@
 """Many rows written in one statement (leads.bulk): what is read back is what was given."""
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +12,14 @@ from django.utils.translation import gettext_lazy
 
 from leads.bulk import insert_rows, update_columns
 from leads.models import EngagementEvent, Lead
-from routing.models import Notification, SlaClock
-from tests.factories import LeadFactory, SlaPolicyFactory, UserFactory
+from routing.models import (
+    BusinessCalendar,
+    Notification,
+    SlaClock,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from tests.factories import BusinessCalendarFactory, LeadFactory, SlaPolicyFactory, UserFactory
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # text PostgreSQL's literals and JSON both escape: quotes, backslashes, braces, commas,
@@ -140,3 +147,31 @@ def test_durations_keep_every_microsecond_either_way():
     assert {SlaClock.objects.get(pk=c.pk).business_time for c in clocks} == {
         dt.timedelta(days=-2, microseconds=-1)
     }
+
+
+@pytest.mark.django_db
+def test_times_of_day_and_uuids_read_back_as_given():
+    calendars = [
+        BusinessCalendarFactory.build(start=dt.time(7, 30), end=dt.time(16, 45, 30, 250)),
+        BusinessCalendarFactory.build(start=dt.time(0), end=dt.time(23, 59, 59, 999999)),
+    ]
+    insert_rows(calendars)
+    assert [
+        (c.start, c.end)
+        for c in BusinessCalendar.objects.filter(pk__in=[c.pk for c in calendars]).order_by("pk")
+    ] == [(dt.time(7, 30), dt.time(16, 45, 30, 250)), (dt.time(0), dt.time(23, 59, 59, 999999))]
+    subscription = WebhookSubscription.objects.create(
+        name="CRM", url="https://crm.example/hooks", secret="s", event_types=["lead.stage_changed"]
+    )
+    event = uuid.uuid4()
+    (delivery,) = insert_rows(
+        [
+            WebhookDelivery(
+                subscription=subscription,
+                event_id=event,
+                event_type="lead.stage_changed",
+                payload={},
+            )
+        ]
+    )
+    assert WebhookDelivery.objects.get(pk=delivery.pk).event_id == event
