@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from leads.bulk import insert_rows, update_columns
 from leads.models import EngagementEvent, Lead
+from reporting.models import ReportTargets
 from routing.models import (
     BusinessCalendar,
     Notification,
@@ -175,3 +177,16 @@ def test_times_of_day_and_uuids_read_back_as_given():
         ]
     )
     assert WebhookDelivery.objects.get(pk=delivery.pk).event_id == event
+
+
+@pytest.mark.django_db
+def test_decimals_are_written_exactly():
+    targets, _ = ReportTargets.objects.get_or_create(pk=ReportTargets.SINGLETON_PK)
+    targets.acceptance_target = Decimal("87.5")
+    targets.mql_sql_target_low = Decimal("0.1")
+    update_columns([targets], ["acceptance_target", "mql_sql_target_low"])
+    stored = ReportTargets.objects.get(pk=targets.pk)
+    assert (stored.acceptance_target, stored.mql_sql_target_low) == (
+        Decimal("87.5"),
+        Decimal("0.1"),
+    )
