@@ -219,36 +219,36 @@ def served(pool: list[int], bulk_per_s: float) -> dict:
             finally:
                 conn.close()
 
-        def send(bodies: list[bytes], answers: list) -> None:
-            for body in bodies:
-                answers.append(post(body))
+        def at_once(bodies: list[bytes]) -> list[tuple[int, bytes]]:
+            """The bodies posted by SENDERS senders at once, each its share in turn."""
+            answers: list[list[tuple[int, bytes]]] = [[] for _ in range(SENDERS)]
 
-        # every web worker and its connection up, with a batch each (not measured)
-        warm = _bodies(pool, SENDERS, seed=100)
-        threads = [threading.Thread(target=send, args=([b], [])) for b in warm]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        workers = len(_tree(web.pid, _parents())) - 1  # gunicorn's master and its workers
-        for window in range(SERVED_WINDOWS):
-            bodies = _bodies(pool, SENDERS * BATCHES_PER_SENDER, seed=200 + window)
-            answers: list[list] = [[] for _ in range(SENDERS)]
+            def send(mine: list[bytes], into: list[tuple[int, bytes]]) -> None:
+                into.extend(post(body) for body in mine)
+
             threads = [
                 threading.Thread(target=send, args=(bodies[i::SENDERS], answers[i]))
                 for i in range(SENDERS)
             ]
-            web_cpu, pg_cpu = _cpu_seconds(web.pid), _pg_cpu_seconds(copy)
-            started = time.perf_counter()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+            return [answer for sender in answers for answer in sender]
+
+        # every web worker and its connection up, with a batch each (not measured)
+        at_once(_bodies(pool, SENDERS, seed=100))
+        workers = len(_tree(web.pid, _parents())) - 1  # gunicorn's master and its workers
+        for window in range(SERVED_WINDOWS):
+            bodies = _bodies(pool, SENDERS * BATCHES_PER_SENDER, seed=200 + window)
+            web_cpu, pg_cpu = _cpu_seconds(web.pid), _pg_cpu_seconds(copy)
+            started = time.perf_counter()
+            answers = at_once(bodies)
             elapsed = time.perf_counter() - started
             web_cpu = _cpu_seconds(web.pid) - web_cpu
             pg_cpu = _pg_cpu_since(pg_cpu, _pg_cpu_seconds(copy))
             created = 0
-            for status, body in (a for sender in answers for a in sender):
+            for status, body in answers:
                 if status != 200:
                     errors.append(f"{status}: {body[:200]!r}")
                     continue

@@ -80,7 +80,12 @@ def _text(value: Any) -> str:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _document(rows: list[dict[str, Any]]) -> str:
+def _document(
+    objs: Sequence[models.Model], fields: Sequence[models.Field], encoders: Sequence[Encoder]
+) -> str:
+    """The objects' `fields` as one JSON array of rows keyed by column."""
+    pairs = list(zip(fields, encoders, strict=True))
+    rows = [{f.column: encode(getattr(obj, f.attname)) for f, encode in pairs} for obj in objs]
     return json.dumps(rows, separators=(",", ":"), default=_text)
 
 
@@ -102,34 +107,24 @@ def insert_rows(objs: Sequence[models.Model]) -> list[models.Model]:
         or any(obj.pk is not None for obj in objs)
     ):
         return model._default_manager.using(alias).bulk_create(objs)
-    stamped = {
-        f.attname
-        for f in fields
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-    }
-    by_name = {f.attname: f for f in fields}
+    stamped = [
+        f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    ]
     keys = [f.attname for f in fields if f.is_relation]
-    rows = []
     for obj in objs:
         if any(getattr(obj, attname) is None for attname in keys):
             # as bulk_create: a related object saved since it was given, or refused if
             # it is still unsaved
             obj._prepare_related_fields_for_save(operation_name="insert_rows")
-        for attname in stamped:
-            by_name[attname].pre_save(obj, True)
-        rows.append(
-            {
-                f.column: encode(getattr(obj, f.attname))
-                for f, encode in zip(fields, encoders, strict=True)
-            }
-        )
+        for field in stamped:
+            field.pre_save(obj, True)
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {names} FROM "
             f"{_recordset(fields, connection)} RETURNING {quote(meta.pk.column)}",
-            [_document(rows)],
+            [_document(objs, fields, encoders)],
         )
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = pk
@@ -152,13 +147,6 @@ def update_columns(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
     encoders = [_encoder(f, connection) for f in columns]
     if connection.vendor != "postgresql" or None in encoders:
         return model._default_manager.using(alias).bulk_update(objs, fields)
-    rows = [
-        {
-            f.column: encode(getattr(obj, f.attname))
-            for f, encode in zip(columns, encoders, strict=True)
-        }
-        for obj in objs
-    ]
     quote = connection.ops.quote_name
     key = quote(meta.pk.column)
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
@@ -166,7 +154,7 @@ def update_columns(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
         cursor.execute(
             f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "
             f"FROM {_recordset(columns, connection)} WHERE t.{key} = v.{key}",
-            [_document(rows)],
+            [_document(objs, columns, encoders)],
         )
         return cursor.rowcount
 
