@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from typing import Any
 
@@ -10,7 +11,6 @@ from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import QuerySet, Value
 from django.middleware.csrf import get_token
-from django.urls import reverse
 from django.utils.encoding import force_str
 from django.utils.formats import localize
 from django.utils.functional import cached_property
@@ -21,6 +21,7 @@ from django.utils.timezone import template_localtime
 from django_tables2.data import TableData
 from django_tables2.utils import A
 
+from .links import url_with_ids
 from .models import Lead
 from .selectors import person_name
 
@@ -78,6 +79,24 @@ class SlicedData(TableData):
         return len(self.data)
 
 
+@functools.lru_cache(maxsize=512)
+def _parameters(function: Any) -> tuple[bool, tuple[str, ...]]:
+    params = inspect.signature(function).parameters.values()
+    takes_all = any(p.kind == p.VAR_KEYWORD for p in params)
+    named = tuple(p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+    return takes_all, named
+
+
+def _arguments(render: Any) -> tuple[bool, tuple[str, ...]]:
+    """Whether a render method takes any keyword, and the ones it names: inspected once
+    per method, not once per table (a bound method is new on every access)."""
+    function = getattr(render, "__func__", None)
+    if function is None:
+        return _parameters(render)
+    takes_all, named = _parameters(function)
+    return takes_all, named[1:]  # without self
+
+
 class _CellWriter:
     """One column's cells, written as django-tables2's template writes them (the same
     value, default, render method, link, localisation and escaping), with everything
@@ -96,11 +115,7 @@ class _CellWriter:
         self.default = bound.default
         self.localize = column.localize
         self.render = bound.render
-        params = inspect.signature(bound.render).parameters.values()
-        self.takes_all = any(p.kind == p.VAR_KEYWORD for p in params)
-        self.wanted = tuple(
-            p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        )
+        self.takes_all, self.wanted = _arguments(bound.render)
         self.display = self._choices_display(table)
         td = column.attrs.get("td", column.attrs.get("cell", {}))
         self.static_attrs = not any(callable(v) for v in td.values())
@@ -200,10 +215,18 @@ class LabelledTable(tables.Table):
 
     def rows_html(self) -> SafeString:
         writers = [_CellWriter(self, bound) for bound in self.columns]
+        # rows whose attributes depend on the row only by being odd or even (no callable
+        # in row_attrs) share their opening tag
+        static = not any(callable(value) for value in self.row_attrs.values())
+        opening: dict[str, str] = {}
         lines = []
         for row in self.paginated_rows:
             cells = "".join(writer.td(row) for writer in writers)
-            lines.append(f"<tr {row.attrs.as_html()}>{cells}</tr>")
+            parity = row.get_even_odd_css_class()
+            tr = opening.get(parity) if static else None
+            if tr is None:
+                tr = opening[parity] = f"<tr {row.attrs.as_html()}>"
+            lines.append(f"{tr}{cells}</tr>")
         return mark_safe("\n".join(lines))
 
 
@@ -233,7 +256,7 @@ class LeadLinkColumn(tables.Column):
     def render(self, record):
         return format_html(
             '<a href="{}">{}</a><br><small>{}</small>',
-            reverse("lead-detail", args=[record.pk]),
+            url_with_ids("lead-detail", record.pk),
             record.name,
             record.email,
         )
@@ -288,7 +311,7 @@ class QueueTable(BaseLeadTable):
         if record.stage != "mql":
             return format_html(
                 '<a class="button secondary" href="{}">Work it</a>',
-                reverse("lead-detail", args=[record.pk]),
+                url_with_ids("lead-detail", record.pk),
             )
         return format_html(
             '<form method="post" action="{}" class="inline">'
@@ -298,11 +321,11 @@ class QueueTable(BaseLeadTable):
             '<button type="submit" aria-label="Accept {}">Accept</button></form> '
             '<a class="button secondary" href="{}#action-reject" '
             'aria-label="Reject {} with a reason">Reject…</a>',
-            reverse("lead-transition", args=[record.pk, "accept"]),
+            url_with_ids("lead-transition", record.pk, "accept"),
             get_token(self.request),
             self.request.get_full_path(),
             record.name,
-            reverse("lead-detail", args=[record.pk]),
+            url_with_ids("lead-detail", record.pk),
             record.name,
         )
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from leads.links import url_with_ids
 from qualification.models import Reason
 from routing.models import ClockKind
 
@@ -913,7 +913,7 @@ def rejections_page(scope: ReportScope, params=None) -> Page:
                 [
                     [
                         f"{c.at:%Y-%m-%d %H:%M}",
-                        Link(c.lead.name, reverse("lead-detail", args=[c.lead_id])),
+                        Link(c.lead.name, url_with_ids("lead-detail", c.lead_id)),
                         (c.actor.get_full_name() or c.actor.username)
                         if c.actor
                         else "handoff (system)",
