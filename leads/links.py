@@ -1,5 +1,5 @@
 """Links written once a row. Django's `reverse()` walks the URL patterns and quotes the
-arguments on every call (about 40 µs here); a list of 50 leads with one to three links a
+arguments on every call (17 to 33 µs here); a list of 50 leads with one to three links a
 row spent a sixth of its rendering there. `url_with_ids` reverses a pattern once, with
 marker ids, and fills in the ids of each row: the same URL as `reverse()`, for integer
 arguments (the other arguments are part of what is remembered). A URL that writes its
