@@ -215,6 +215,14 @@ def test_it_keeps_spreadsheet_formulas_out_of_the_csv(client, marketing, rep, ea
     assert "'=HYPERLINK(1)" in exported
 
 
+def test_a_rejection_without_its_expected_note_links_to_the_lead(client, march, marketing):
+    # L5 was rejected as "Other" without the note that reason expects (conftest)
+    page = login(client, marketing).get("/reports/rejections/", MARCH).content.decode()
+
+    section = page[page.index("Rejections without the note") :]
+    assert f'href="/leads/{march["L5"].pk}/"' in section
+
+
 # --- query budget ----------------------------------------------------------------------------
 
 
