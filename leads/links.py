@@ -30,6 +30,8 @@ def url_with_ids(viewname: str, *args: int | str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _pattern(viewname: str, shape: tuple[str | None, ...], urlconf: str, prefix: str) -> str | None:
+    """The URL with a `{n}` for each integer argument. `prefix` is not read here:
+    `reverse()` takes the thread's script prefix itself, and it is part of the key."""
     marks = [_MARK + index if kind is None else kind for index, kind in enumerate(shape)]
     try:
         url = reverse(viewname, urlconf=urlconf, args=marks)

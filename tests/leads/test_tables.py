@@ -16,6 +16,7 @@ from leads.models import Lead
 from leads.selectors import with_list_relations
 from leads.stages import Stage
 from leads.tables import MarketingLeadTable, QueueTable
+from routing import sla
 from routing.tables import TeamLeadTable
 from tests.factories import AccountFactory, LeadFactory, SlaPolicyFactory
 
@@ -36,8 +37,6 @@ def _with_tables2s_template(table, request) -> str:
 
 @pytest.mark.parametrize("table_class", [QueueTable, TeamLeadTable, MarketingLeadTable])
 def test_rows_are_written_as_django_tables2_writes_them(table_class, rep):
-    from routing import sla
-
     policy = SlaPolicyFactory(active=False)
     leads = [
         # odd and even rows, text to escape, a lead without account or product line,
