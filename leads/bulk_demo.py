@@ -274,6 +274,11 @@ class Story:
         note: str = "",
         details: dict | None = None,
     ) -> None:
+        scores = {
+            "fit_score": self.lead["fit_score"],
+            "engagement_score": self.lead["engagement_score"],
+            "criteria_set_id": self.lead["criteria_set_id"],
+        }
         self.tables.add(
             StageChange,
             lead_id=self.lead_id,
@@ -285,12 +290,10 @@ class Story:
             reason_id=self.world.reasons[reason] if reason else None,
             note=note,
             checklist_snapshot=[],
-            fit_score=self.lead["fit_score"],
-            engagement_score=self.lead["engagement_score"],
-            criteria_set_id=self.lead["criteria_set_id"],
             details=details or {},
+            **scores,
         )
-        note_stage_change(self.lead, self.stage, to, at)  # the lead's first times
+        note_stage_change(self.lead, self.stage, to, at, **scores)  # the lead's first times
         self.stage, self.at = to, at
 
     def clock(

@@ -155,6 +155,20 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     first_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
     first_sql_at = models.DateTimeField(null=True, blank=True, editable=False)
     first_opportunity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Its score at its first MQL, as that audit row records it (kept with first_mql_at):
+    # the score calibration report groups the cohort by these rather than finding each
+    # lead's first MQL row among the stage history.
+    first_mql_fit_score = models.IntegerField(null=True, blank=True, editable=False)
+    first_mql_engagement_score = models.IntegerField(null=True, blank=True, editable=False)
+    first_mql_criteria_set = models.ForeignKey(
+        "qualification.CriteriaSet",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # read with the cohort, never looked up by version
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

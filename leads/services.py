@@ -270,7 +270,15 @@ def _apply(
         from_stage = lead.stage
         getattr(lead, name)(at=at, **(method_kwargs or {}))
         # the first time it reached this stage, kept on the lead for the reports
-        note_stage_change(lead, from_stage, lead.stage, at)
+        note_stage_change(
+            lead,
+            from_stage,
+            lead.stage,
+            at,
+            fit_score=lead.fit_score,
+            engagement_score=lead.engagement_score,
+            criteria_set_id=lead.criteria_set_id,
+        )
         changed |= {f for f, value in _columns(lead).items() if before[f] != value}
         item = (data(lead) if data else None) or _Input()
         changes.append(

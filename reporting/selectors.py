@@ -11,9 +11,10 @@ Query shape, for scale: each lead keeps the first time it entered the funnel and
 reached each stage (leads.milestones, set wherever an audit row is written), so the
 cohort is an index range scan on Lead.first_mql_at, stage outcomes ("ever accepted",
 "ever reached SQL") are columns of the lead and the funnel's times are differences of
-columns: no report scans the stage history to find first times. The audit rows are
-still read where their own values matter (scores at the first MQL, decisions, reasons,
-checklist snapshots), through the (lead, to_stage, at) index. Reports run with
+columns: no report scans the stage history to find first times, and the scores the
+first MQL's audit row records are kept on the lead too. The audit rows are still read
+where their own values matter (decisions, reasons, checklist snapshots), through the
+(lead, to_stage, at) index. Reports run with
 PostgreSQL's JIT off (`report_queries`): compiling these aggregates costs more than it
 saves.
 
@@ -287,9 +288,6 @@ def _routed_team(lead_ref: str) -> str:
     return "routed_team" if lead_ref == "pk" else f"{lead_ref}__routed_team"
 
 
-MQL = Q(to_stage=Stage.MQL)
-
-
 def _reached(stage: str, lead_ref: str = "") -> Q:
     """Whether the lead (`lead_ref` the path to it, "" for leads) ever entered `stage`."""
     prefix = f"{lead_ref}__" if lead_ref else ""
@@ -347,16 +345,6 @@ class ReportScope:
             where = where.relabeled_clone({leads.base_table: alias})
         rows.query.where.add(where, AND)
         return rows
-
-    def first_mqls(self) -> QuerySet[StageChange]:
-        """The cohort as audit rows: each cohort lead's first MQL (time and scores), found
-        by (lead, to_stage, at) from the lead's first MQL time."""
-        same_time_earlier = StageChange.objects.filter(
-            MQL, lead=OuterRef("lead"), at=OuterRef("at"), pk__lt=OuterRef("pk")
-        )
-        return self.of_cohort(StageChange.objects.filter(MQL, at=F("lead__first_mql_at"))).filter(
-            ~Exists(same_time_earlier)
-        )
 
     def entries(self) -> QuerySet[Lead]:
         """The leads in scope that entered the funnel in the period."""
@@ -1108,18 +1096,23 @@ class ScoreReport:
 
 
 def score_calibration(scope: ReportScope) -> ScoreReport:
-    """MQLs by their score at their first MQL (the audit row's fit and engagement)."""
-    first_mqls = scope.first_mqls()
+    """MQLs by their score at their first MQL (the audit row's fit and engagement, kept
+    on the lead with its first MQL time: leads.milestones)."""
+    first_mqls = scope.cohort().annotate(
+        fit=F("first_mql_fit_score"),
+        engagement=F("first_mql_engagement_score"),
+        version=F("first_mql_criteria_set"),
+    )
     counts = {
         "mqls": None,
-        "accepted": _reached(Stage.ACCEPTED, "lead"),
-        "sql": _reached(Stage.SQL, "lead"),
+        "accepted": _reached(Stage.ACCEPTED),
+        "sql": _reached(Stage.SQL),
     }
     band = Band.of(scope.targets)
     min_mqls = scope.targets.calibration_min_sample
-    # one pass over the cohort's first MQL rows: by fit, by engagement, by criteria version
+    # one pass over the cohort: by fit, by engagement, by criteria version
     by_fit, by_engagement, by_version = _grouped_sets(
-        first_mqls, [("fit_score",), ("engagement_score",), ("criteria_set",)], counts
+        first_mqls, [("fit",), ("engagement",), ("version",)], counts
     )
     versions = list(
         CriteriaSet.objects.filter(pk__in=[key[0] for key in by_version]).order_by(

@@ -109,16 +109,6 @@ def test_the_reports_read_their_cohort_through_the_leads_first_times():
     # a year of MQLs is a range of the lead's first MQL time, not a scan of the history
     assert "lead_first_mql" in indexes_used(scope.cohort())
     assert "lead_entered_funnel" in indexes_used(scope.entries())
-    # each cohort lead's first MQL audit row (its scores then): a probe per cohort lead
-    # into an index on the lead's changes (the planner picks one by size), no history scan
-    by_lead = {
-        "stage_change_lead_to_at",
-        "stage_change_lead_at",
-        "leads_stagechange_lead_id_ff957079",
-    }
-    used = indexes_used(scope.first_mqls())
-    assert "lead_first_mql" in used
-    assert used & by_lead
 
 
 # the tables written with every event, stage change, routing, clock and notification

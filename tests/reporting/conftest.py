@@ -50,7 +50,15 @@ def hours(n: float) -> dt.timedelta:
 def change(lead, **values) -> StageChange:
     """Write one audit row and keep the lead's first times, as the transition runner does."""
     row = StageChange.objects.create(lead=lead, **values)
-    fields = note_stage_change(lead, row.from_stage, row.to_stage, row.at)
+    fields = note_stage_change(
+        lead,
+        row.from_stage,
+        row.to_stage,
+        row.at,
+        fit_score=row.fit_score,
+        engagement_score=row.engagement_score,
+        criteria_set_id=row.criteria_set_id,
+    )
     if fields:
         Lead.objects.filter(pk=lead.pk).update(**{f: getattr(lead, f) for f in fields})
     return row
