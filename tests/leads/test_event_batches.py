@@ -70,6 +70,24 @@ def test_a_batch_engages_qualifies_routes_and_starts_clocks_for_each_lead(
     assert owners == [rep.pk, other_rep.pk, rep.pk, other_rep.pk]
 
 
+def test_the_mqls_of_a_batch_keep_the_score_their_audit_row_records(criteria, team):
+    hot = new_leads(criteria, 3)
+
+    services.record_events(events=batch(hot, "rfq_submitted"))
+    # a later event rescores them: the score at their first MQL stays as it was
+    services.record_events(events=batch(hot, "pricing_page_view"))
+
+    for lead in Lead.objects.filter(pk__in=[lead.pk for lead in hot]):
+        change = StageChange.objects.get(lead=lead, to_stage=Stage.MQL)
+        assert lead.engagement_score > change.engagement_score > 0
+        assert (
+            lead.first_mql_at,
+            lead.first_mql_fit_score,
+            lead.first_mql_engagement_score,
+            lead.first_mql_criteria_set_id,
+        ) == (change.at, change.fit_score, change.engagement_score, criteria.pk)
+
+
 def test_the_queries_of_a_batch_do_not_grow_with_its_leads(criteria, team):
     services.record_events(events=batch(new_leads(criteria, 2), "rfq_submitted"))  # warm caches
 
