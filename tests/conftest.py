@@ -11,6 +11,34 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_redis_keys(worker_id):
+    """Under pytest-xdist (`pytest -n 2`) each worker has its own PostgreSQL database
+    (pytest-django) and here its own cache keys and Celery queue in the one Redis
+    database: a worker started by one test takes only its own process's tasks, and the
+    API's rate limits count only its own requests."""
+    if worker_id == "master":
+        yield
+        return
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    from config.celery import app
+
+    caches = {
+        name: {**conf, "KEY_PREFIX": f"{conf.get('KEY_PREFIX', '')}-{worker_id}"}
+        for name, conf in settings.CACHES.items()
+    }
+    queue = f"celery-{worker_id}"
+    default_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        with override_settings(CACHES=caches, CELERY_TASK_DEFAULT_QUEUE=queue):
+            yield
+    finally:
+        app.conf.task_default_queue = default_queue
+
+
 @pytest.fixture
 def rep(db):
     from tests.factories import UserFactory
