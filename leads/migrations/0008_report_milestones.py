@@ -30,12 +30,17 @@ WHERE leads_lead.id = m.lead_id
 """
 
 
-def backfill(apps, schema_editor):
+def run_backfill(schema_editor, sql: str) -> None:
+    """One statement over every lead (this one and later backfills)."""
     with schema_editor.connection.cursor() as cursor:
         if schema_editor.connection.vendor == "postgresql":
             # a million leads aggregate in memory rather than in batches on disk
             cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(BACKFILL)
+        cursor.execute(sql)
+
+
+def backfill(apps, schema_editor):
+    run_backfill(schema_editor, BACKFILL)
 
 
 class Migration(migrations.Migration):
