@@ -238,6 +238,48 @@ def test_it_counts_breaches_by_week_and_first_touch_by_source(clocks, marketing)
     assert sources == [("inbound_form", 3, 2, 1, pytest.approx(4.0), pytest.approx(8.8))]
 
 
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("zone", "week_starts"),
+    [
+        # Berlin in March is an hour ahead of UTC: its Monday 2 March starts on Sunday
+        # 23:00 UTC
+        ("Europe/Berlin", dt.datetime(2026, 3, 1, 23, 0, tzinfo=UTC)),
+        # Kolkata is five and a half hours ahead: its week starts on a half hour of UTC
+        ("Asia/Kolkata", dt.datetime(2026, 3, 1, 18, 30, tzinfo=UTC)),
+        ("UTC", dt.datetime(2026, 3, 2, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_it_counts_breaches_in_the_weeks_of_the_current_time_zone(
+    march, marketing, rep, zone, week_starts
+):
+    from django.utils import timezone
+
+    tick = dt.timedelta(microseconds=1)
+    for due in (week_starts - tick, week_starts, week_starts + dt.timedelta(days=7) - tick):
+        clock(
+            march["L1"],
+            ClockKind.DECISION,
+            owner=rep,
+            started=due - hours(4),
+            due=due,
+            stopped=due + hours(1),
+            outcome="breached",
+            took=5,
+        )
+
+    with timezone.override(zone):
+        report = selectors.sla_compliance(scope_for(marketing))
+
+    # the last microsecond before the week, then its first and its last microsecond
+    assert [(w.week, w.by_kind) for w in report.breaches_by_week] == [
+        (dt.date(2026, 2, 23), {"decision": 1}),
+        (dt.date(2026, 3, 2), {"decision": 2}),
+    ]
+
+
 # --- rep calibration -------------------------------------------------------------------------
 
 
