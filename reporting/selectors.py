@@ -752,7 +752,6 @@ def sla_compliance(scope: ReportScope) -> SlaReport:
     touches = {
         (source,): v for (source, kind), v in by_source.items() if kind == ClockKind.FIRST_TOUCH
     }
-    zone = timezone.get_current_timezone()
     names = _names(key[0] for key in reps)
     team_names = _team_names(key[0] for key in teams)
 
@@ -770,6 +769,7 @@ def sla_compliance(scope: ReportScope) -> SlaReport:
 
     kind_order = {k: i for i, k in enumerate(ClockKind.values)}
     by_week: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    zone = timezone.get_current_timezone()  # the weeks TruncWeek would give
     for (kind,), values in kinds.items():
         for monday, n in weeks_of(values["breached_due"], zone).items():
             by_week[monday][kind] = n

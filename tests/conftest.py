@@ -33,7 +33,7 @@ def _own_redis_keys(worker_id):
     default_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     try:
-        with override_settings(CACHES=caches, CELERY_TASK_DEFAULT_QUEUE=queue):
+        with override_settings(CACHES=caches):
             yield
     finally:
         app.conf.task_default_queue = default_queue
