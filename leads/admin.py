@@ -23,6 +23,11 @@ class AccountAdmin(admin.ModelAdmin):
     list_filter = ["segment", "country", "industry"]
     search_fields = ["name", "domain"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # its leads' fit scores and handoff readiness follow its facts
+            services.rescore_after_edit(Lead.objects.filter(account=obj))
+
 
 class StageChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = StageChange
@@ -84,6 +89,11 @@ class LeadAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["archive_leads"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # its fit score and handoff readiness follow the facts just edited
+        services.rescore_after_edit(Lead.objects.filter(pk=obj.pk))
 
     def has_add_permission(self, request):
         # Leads enter through ingestion (forms, API, imports), which scores and routes them.

@@ -401,6 +401,10 @@ def _simulate(
         "owner_id": None,
         "fit_score": fit,
         "engagement_score": 0,
+        # as a scoring finds it (leads.services.ready_for_handoff): every contact here
+        # has its handoff fields but the account of a free-mail address
+        "handoff_blocked": not must_haves
+        or (free and "account" in (criteria.required_fields or [])),
         "criteria_set_id": criteria.pk,
         "created_at": created,
         "updated_at": now,

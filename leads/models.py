@@ -135,6 +135,12 @@ class Lead(ConcurrentTransitionMixin, models.Model):
     # Non-empty when the lead's account crossed its criteria set's account engagement
     # threshold and this contact was picked as the account's MQL.
     account_mql_reason = models.CharField(max_length=200, blank=True)
+    # Set by each scoring (leads.services): the lead missed a handoff field or failed a
+    # must-have fit rule of its criteria version, so it cannot be its account's MQL
+    # until its facts change. The account-MQL search reads only contacts not blocked
+    # (its partial index below); a contact never scored counts as not blocked, and the
+    # one chosen is checked again on its current facts.
+    handoff_blocked = models.BooleanField(default=False, editable=False)
     mql_cycle = models.PositiveSmallIntegerField(
         default=0, help_text="How many times the lead has become an MQL."
     )
@@ -209,6 +215,18 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 fields=["owner", "sla_due_at", "id"],
                 condition=Q(stage__in=("mql", "accepted", "sql"), archived_at__isnull=True),
                 name="lead_team_by_due",
+            ),
+            # the account-MQL search: each account's contacts that may become its MQL
+            # (leads.services._account_mqls), a small part of its open leads
+            models.Index(
+                fields=["account", "criteria_set"],
+                condition=Q(
+                    stage__in=("new", "engaged"),
+                    archived_at__isnull=True,
+                    free_mail=False,
+                    handoff_blocked=False,
+                ),
+                name="lead_account_mql_candidates",
             ),
             # the reports: a cohort is the leads whose first MQL lies in the period, and
             # the funnel's "engaged" the leads that entered the funnel in it

@@ -18,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -675,6 +675,8 @@ def _account_for(payload: dict[str, Any], email: str) -> Account | None:
             setattr(account, f, defaults[f])
         if changed:
             account.save(update_fields=[*changed, "updated_at"])
+            # its other contacts' facts changed too (this one is rescored with the form)
+            rescore_after_edit(Lead.objects.filter(account=account))
     return account
 
 
@@ -746,6 +748,17 @@ def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
     return scoring.must_haves_pass(lead_facts(lead), rules_for(lead.criteria_set))
 
 
+def ready_for_handoff(lead: Lead) -> bool:
+    """The lead has every handoff field of its criteria version and passes its must-have
+    fit rules: what its account's MQL needs of a contact, besides its stage. Kept on the
+    lead by each scoring as `handoff_blocked` (its opposite)."""
+    return (
+        lead.criteria_set is not None
+        and not guards._missing_handoff_fields(lead)
+        and _must_haves_pass(lead)[0]
+    )
+
+
 def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) -> dict[int, Lead]:
     """The automatic part of the lifecycle for locked leads that were just ingested or
     got events (`kinds`: the kinds of their new events): follow the active criteria
@@ -762,9 +775,13 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
         lead.criteria_set = _current_criteria(lead)
         result = compute_score(lead, now, events=history[lead.pk])
         lead.fit_score, lead.engagement_score = result.fit, result.engagement
+        lead.handoff_blocked = not ready_for_handoff(lead)
         lead.updated_at = now
         lead.__dict__[_SCORED] = (now, lead.criteria_set_id, history[lead.pk], result)
-    update_columns(open_leads, ["criteria_set", "fit_score", "engagement_score", "updated_at"])
+    update_columns(
+        open_leads,
+        ["criteria_set", "fit_score", "engagement_score", "handoff_blocked", "updated_at"],
+    )
     moved: dict[int, Lead] = {}
     engaging = [lead for lead in open_leads if lead.stage == Stage.NEW and kinds.get(lead.pk)]
     _apply(engaging, "engage", None, at=now)
@@ -836,7 +853,31 @@ def _could_be_account_mql(lead: Lead, over: dict[int, tuple[CriteriaSet, int]]) 
     if criteria is None or lead.criteria_set_id != criteria.pk:
         return False
     lead.criteria_set = criteria
-    return not guards._missing_handoff_fields(lead) and _must_haves_pass(lead)[0]
+    return ready_for_handoff(lead)
+
+
+def _account_candidates(
+    accounts: dict[int, tuple[CriteriaSet, int]], now: dt.datetime, *, in_time_order: bool = True
+) -> QuerySet[Lead]:
+    """The contacts of `accounts` that may become their account's MQL: new or engaged,
+    not free mail, measured against the account's criteria version (`accounts` maps
+    each to it), and not blocked from handoff at their last scoring (the partial index
+    lead_account_mql_candidates). `in_time_order`: only contacts whose stage began by
+    `now` (their history stays in time order; events recorded late, as in the demo)."""
+    versions: dict[int, list[int]] = {}
+    for account, (criteria, _) in accounts.items():
+        versions.setdefault(criteria.pk, []).append(account)
+    same_version = Q()
+    for criteria_pk, accounts_of_version in versions.items():
+        same_version |= Q(account_id__in=accounts_of_version, criteria_set_id=criteria_pk)
+    contacts = Lead.objects.filter(
+        same_version,
+        archived_at__isnull=True,
+        stage__in=(Stage.NEW, Stage.ENGAGED),
+        free_mail=False,
+        handoff_blocked=False,
+    )
+    return contacts.filter(stage_entered_at__lte=now) if in_time_order else contacts
 
 
 def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -> list[Lead]:
@@ -858,6 +899,16 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
             thresholds.setdefault(
                 lead.account_id, (criteria, criteria.account_engagement_threshold)
             )
+    # an account getting sales now needs no account MQL; nor does one without a contact
+    # that may become it (found in a small partial index): only the others are summed
+    thresholds = {account: value for account, value in thresholds.items() if account not in taken}
+    possible = set(
+        _account_candidates(thresholds, now, in_time_order=False)
+        .values_list("account_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+    thresholds = {account: value for account, value in thresholds.items() if account in possible}
     if not thresholds:
         return []
     totals = {
@@ -871,8 +922,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
             with_sales=Count("pk", filter=Q(stage__in=(Stage.MQL, Stage.ACCEPTED, Stage.SQL))),
         )
         .order_by()
-        # an account already with sales, or getting it now, needs no account MQL
-        if not with_sales and account not in taken
+        # an account already with sales needs no account MQL
+        if not with_sales
     }
     over = {
         account: (criteria, threshold)
@@ -884,8 +935,9 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     # The best candidates of each account first (highest fit, then engagement), a few
     # at a time: a large account may hold thousands of contacts, and the first ones
     # usually decide. A round reads only what the checks look at; each account's
-    # contacts are checked best first until one passes (most fail, e.g. outside the
-    # served countries), and that one is locked and checked again; the next one is
+    # contacts are checked best first on their current facts until one passes (the
+    # flag they were read by was set at their last scoring), and that one is locked
+    # and checked again; the next one is
     # looked at only if it changed meanwhile or another batch holds it (not waited for:
     # that batch may be waiting for a lead this one holds, a deadlock).
     chosen: list[Lead] = []
@@ -907,22 +959,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
 
     seen = 0
     while over:
-        # a contact measured against another criteria version cannot be the account's MQL
-        versions: dict[int, list[int]] = {}
-        for account, (criteria, _) in over.items():
-            versions.setdefault(criteria.pk, []).append(account)
-        same_version = Q()
-        for criteria_pk, accounts_of_version in versions.items():
-            same_version |= Q(account_id__in=accounts_of_version, criteria_set_id=criteria_pk)
         contacts = list(
-            Lead.objects.filter(
-                same_version,
-                archived_at__isnull=True,
-                stage__in=(Stage.NEW, Stage.ENGAGED),
-                free_mail=False,
-                # its history stays in time order (events recorded late, as in the demo)
-                stage_entered_at__lte=now,
-            )
+            _account_candidates(over, now)
             .only(*_CANDIDATE_FIELDS)
             .annotate(rank=ranked)
             .filter(rank__gt=seen, rank__lte=seen + ACCOUNT_CANDIDATES)
@@ -1210,15 +1248,18 @@ def _record_together(
     return results
 
 
-def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
-    """Recompute engagement for open leads (it decays with time even without new
-    events), in batches by primary key. Returns how many leads' scores changed."""
+def rescore(leads: QuerySet[Lead], *, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Compute again the score and handoff readiness of the open leads among `leads`
+    that have a criteria version, in batches by primary key, and write the ones that
+    changed: engagement decays with time even without new events, and fit and readiness
+    follow facts edited since (the lead's own, or its account's). Returns how many
+    leads changed."""
     now = now or timezone.now()
     changed_total = 0
     last_pk = 0
     while True:
         batch = list(
-            Lead.objects.filter(
+            leads.filter(
                 pk__gt=last_pk,
                 archived_at__isnull=True,
                 stage__in=OPEN_STAGES,
@@ -1233,14 +1274,32 @@ def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 
         changed = []
         for lead in batch:
             result = compute_score(lead, now, events=as_scoring_events(lead.events.all()))
-            if (result.fit, result.engagement) != (lead.fit_score, lead.engagement_score):
+            blocked = not ready_for_handoff(lead)
+            if (result.fit, result.engagement, blocked) != (
+                lead.fit_score,
+                lead.engagement_score,
+                lead.handoff_blocked,
+            ):
                 lead.fit_score, lead.engagement_score = result.fit, result.engagement
+                lead.handoff_blocked = blocked
                 changed.append(lead)
         # Plain column updates: a concurrent transition is not overwritten (no stage
         # written), and a concurrent rescore wins with the same or fresher numbers.
-        update_columns(changed, ["fit_score", "engagement_score"])
+        update_columns(changed, ["fit_score", "engagement_score", "handoff_blocked"])
         changed_total += len(changed)
         last_pk = batch[-1].pk
+
+
+def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
+    """Every open lead rescored (the nightly task): see rescore."""
+    return rescore(Lead.objects.all(), now=now, batch_size=batch_size)
+
+
+def rescore_after_edit(leads: QuerySet[Lead]) -> None:
+    """Facts were edited outside ingestion (in the admin, or an account's blanks filled
+    by another lead's form): rescore `leads` once the edit commits, so that their fit
+    scores and handoff readiness follow at once, not at the nightly refresh."""
+    transaction.on_commit(lambda: rescore(leads))
 
 
 # --- one entry point for pages and the API ---------------------------------------------

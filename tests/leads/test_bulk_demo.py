@@ -68,7 +68,7 @@ def test_the_bulk_history_is_consistent_and_tells_the_same_story():
     from django.utils import timezone
 
     from leads.selectors import scoring_events_of
-    from leads.services import compute_score
+    from leads.services import compute_score, ready_for_handoff
     from leads.stages import OPEN_STAGES
 
     open_leads = list(
@@ -83,3 +83,10 @@ def test_the_bulk_history_is_consistent_and_tells_the_same_story():
         today = compute_score(lead, now, events=events[lead.pk]).engagement
         # (the seconds since the load may tip a decayed sum over a rounding edge)
         assert abs(lead.engagement_score - today) <= 1, lead.pk
+    # and it is blocked from handoff exactly where a scoring would find it so (a missed
+    # must-have, a free-mail address without an account): the account-MQL search skips
+    # only those
+    seeded = [lead for lead in open_leads if lead.email != "after@bulk.example"]
+    blocked = {lead.pk for lead in seeded if not ready_for_handoff(lead)}
+    assert blocked and len(blocked) < len(seeded)
+    assert {lead.pk for lead in seeded if lead.handoff_blocked} == blocked
