@@ -178,9 +178,7 @@ def test_the_search_finds_its_accounts_in_the_candidates_index():
     demo.create_routing()
     bulk_demo.create_leads_bulk(count=3000, months=6)
     contacts = Lead.objects.filter(account__isnull=False).select_related("criteria_set")
-    accounts = {
-        lead.account_id: (lead.criteria_set, 1) for lead in contacts.order_by("pk")[:200]
-    }
+    accounts = {lead.account_id: (lead.criteria_set, 1) for lead in contacts.order_by("pk")[:200]}
     possible = (
         services._account_candidates(accounts, timezone.now(), in_time_order=False)
         .values_list("account_id", flat=True)
