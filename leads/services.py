@@ -864,6 +864,8 @@ def _account_candidates(
     each to it), and not blocked from handoff at their last scoring (the partial index
     lead_account_mql_candidates). `in_time_order`: only contacts whose stage began by
     `now` (their history stays in time order; events recorded late, as in the demo)."""
+    if not accounts:
+        return Lead.objects.none()
     versions: dict[int, list[int]] = {}
     for account, (criteria, _) in accounts.items():
         versions.setdefault(criteria.pk, []).append(account)
@@ -884,9 +886,11 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     """When an account's summed engagement crosses its criteria set's account threshold,
     its best-fit contact with a complete record is chosen to become the MQL: buying
     groups that never fill in one form are not missed. Accounts already with sales, or
-    `taken` (a lead of theirs qualifies now), are left out. One grouped read of the
-    accounts' engagement, a few rounds of candidates; the caller makes the MQLs. The
-    chosen leads are locked and checked, with their reason written."""
+    `taken` (a lead of theirs qualifies now), are left out, and so are accounts without
+    a contact that may pass (none not blocked from handoff: one read of a small index).
+    One grouped read of the other accounts' engagement, a few rounds of candidates; the
+    caller makes the MQLs. The chosen leads are locked and checked, with their reason
+    written."""
     thresholds: dict[int, tuple[CriteriaSet, int]] = {}
     for lead in leads:
         criteria = lead.criteria_set
@@ -902,6 +906,8 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     # an account getting sales now needs no account MQL; nor does one without a contact
     # that may become it (found in a small partial index): only the others are summed
     thresholds = {account: value for account, value in thresholds.items() if account not in taken}
+    if not thresholds:
+        return []
     possible = set(
         _account_candidates(thresholds, now, in_time_order=False)
         .values_list("account_id", flat=True)
@@ -937,9 +943,9 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     # usually decide. A round reads only what the checks look at; each account's
     # contacts are checked best first on their current facts until one passes (the
     # flag they were read by was set at their last scoring), and that one is locked
-    # and checked again; the next one is
-    # looked at only if it changed meanwhile or another batch holds it (not waited for:
-    # that batch may be waiting for a lead this one holds, a deadlock).
+    # and checked again; the next one is looked at only if it changed meanwhile or
+    # another batch holds it (not waited for: that batch may be waiting for a lead this
+    # one holds, a deadlock).
     chosen: list[Lead] = []
     ranked = Window(
         RowNumber(),
