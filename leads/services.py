@@ -1304,8 +1304,9 @@ def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 
 def rescore_after_edit(leads: QuerySet[Lead]) -> None:
     """Facts were edited outside ingestion (in the admin, or an account's blanks filled
     by another lead's form): rescore `leads` once the edit commits, so that their fit
-    scores and handoff readiness follow at once, not at the nightly refresh."""
-    transaction.on_commit(lambda: rescore(leads))
+    scores and handoff readiness follow at once, not at the nightly refresh. Should that
+    fail, the edit stands and the failure is logged: the nightly refresh catches up."""
+    transaction.on_commit(lambda: rescore(leads), robust=True)
 
 
 # --- one entry point for pages and the API ---------------------------------------------
