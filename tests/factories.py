@@ -151,6 +151,22 @@ def scoring_rule(criteria_set, label, points, **kwargs):
     )
 
 
+# A lead form that fits industrial_criteria: industry +20, served region +10 (a
+# must-have), 800 employees +10, engineering +10 = fit 50 (threshold 40).
+GOOD_FIT = {
+    "email": "Ada.Byron@Plant-Works.example ",
+    "first_name": "Ada",
+    "last_name": "Byron",
+    "company": "Plant Works",
+    "industry": "Machinery",
+    "employee_count": 800,
+    "country": "DE",
+    "role_category": "engineering",
+    "source": "inbound_form",
+    "product_line": "components",
+}
+
+
 def industrial_criteria(**overrides) -> CriteriaSet:
     """An active set for industrial components with the rules the intake tests use.
 

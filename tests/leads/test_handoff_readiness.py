@@ -4,7 +4,6 @@ pass; an edit of a lead's or an account's facts rescores at once."""
 
 import pytest
 from django.contrib import admin as django_admin
-from django.db import connection
 from django.forms.models import model_to_dict
 from django.test import RequestFactory
 from django.utils import timezone
@@ -12,30 +11,16 @@ from django.utils import timezone
 from leads import services
 from leads.models import Account, Lead, StageChange
 from leads.stages import Stage
-from tests.factories import industrial_criteria
+from tests.factories import GOOD_FIT, industrial_criteria
 
 pytestmark = pytest.mark.django_db
 
 # the edits rescore at the time they are made: the events are of today, not to decay
 NOW = timezone.now()
 
-CONTACT = {
-    # fit: industry +20, region +10 (must-have: DE, AT or CH), 800 employees +10,
-    # engineering +10 = 50
-    "first_name": "Ada",
-    "last_name": "Byron",
-    "company": "Plant Works",
-    "industry": "Machinery",
-    "employee_count": 800,
-    "country": "DE",
-    "role_category": "engineering",
-    "source": "inbound_form",
-    "product_line": "components",
-}
-
 
 def ingest(email, **changes):
-    return services.ingest_lead(payload={**CONTACT, "email": email, **changes}, at=NOW).lead
+    return services.ingest_lead(payload={**GOOD_FIT, "email": email, **changes}, at=NOW).lead
 
 
 def event(lead, kind):
@@ -167,38 +152,3 @@ def test_the_nightly_refresh_sets_the_flag_again():
 
     assert not Lead.objects.get(pk=served.pk).handoff_blocked
     assert Lead.objects.get(pk=outside.pk).handoff_blocked
-
-
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_search_finds_its_accounts_in_the_candidates_index():
-    from leads import bulk_demo, demo
-
-    demo.create_users()
-    demo.create_criteria()
-    demo.create_routing()
-    bulk_demo.create_leads_bulk(count=3000, months=6)
-    contacts = Lead.objects.filter(account__isnull=False).select_related("criteria_set")
-    accounts = {lead.account_id: (lead.criteria_set, 1) for lead in contacts.order_by("pk")[:200]}
-    possible = (
-        services._account_candidates(accounts, timezone.now(), in_time_order=False)
-        .values_list("account_id", flat=True)
-        .distinct()
-        .order_by()
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE leads_lead")
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            plan = possible.explain()
-        finally:
-            cursor.execute("RESET enable_seqscan")
-
-    assert "lead_account_mql_candidates" in plan, plan
-    assert set(possible) == {
-        lead.account_id
-        for lead in contacts.filter(account_id__in=accounts)
-        if lead.stage in (Stage.NEW, Stage.ENGAGED)
-        and not lead.free_mail
-        and lead.criteria_set_id == accounts[lead.account_id][0].pk
-        and services.ready_for_handoff(lead)
-    }

@@ -10,25 +10,11 @@ from leads import services
 from leads.models import Account, EngagementEvent, Lead, StageChange
 from leads.services import LeadActionRefused
 from leads.stages import Stage
-from tests.factories import industrial_criteria
+from tests.factories import GOOD_FIT, industrial_criteria
 
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
-
-GOOD_FIT = {
-    # fit: industry +20, region +10, employees +10, role +10 = 50 (threshold 40)
-    "email": "Ada.Byron@Plant-Works.example ",
-    "first_name": "Ada",
-    "last_name": "Byron",
-    "company": "Plant Works",
-    "industry": "Machinery",
-    "employee_count": 800,
-    "country": "DE",
-    "role_category": "engineering",
-    "source": "inbound_form",
-    "product_line": "components",
-}
 
 
 @pytest.fixture

@@ -159,3 +159,33 @@ def test_the_busy_tables_carry_no_index_that_another_one_already_serves():
         "pattern copies": [],
         "redundant": [],
     }
+
+
+def test_the_account_mql_search_finds_its_accounts_in_the_candidates_index():
+    from leads import services
+    from leads.models import Lead
+    from leads.stages import Stage
+
+    demo.create_users()
+    demo.create_criteria()
+    demo.create_routing()
+    bulk_demo.create_leads_bulk(count=3000, months=6)
+    contacts = Lead.objects.filter(account__isnull=False).select_related("criteria_set")
+    accounts = {lead.account_id: (lead.criteria_set, 1) for lead in contacts.order_by("pk")[:200]}
+    # the accounts of a batch that have a contact who may become their MQL
+    possible = (
+        services._account_candidates(accounts, timezone.now(), in_time_order=False)
+        .values_list("account_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+
+    assert indexes_used(possible) == {"lead_account_mql_candidates"}
+    assert set(possible) == {
+        lead.account_id
+        for lead in contacts.filter(account_id__in=accounts)
+        if lead.stage in (Stage.NEW, Stage.ENGAGED)
+        and not lead.free_mail
+        and lead.criteria_set_id == accounts[lead.account_id][0].pk
+        and services.ready_for_handoff(lead)
+    }
