@@ -217,7 +217,7 @@ class Lead(ConcurrentTransitionMixin, models.Model):
                 name="lead_team_by_due",
             ),
             # the account-MQL search: each account's contacts that may become its MQL
-            # (leads.services._account_mqls), a small part of its open leads
+            # (leads.services._account_mqls), new or engaged and not blocked from handoff
             models.Index(
                 fields=["account", "criteria_set"],
                 condition=Q(

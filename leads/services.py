@@ -887,7 +887,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
     its best-fit contact with a complete record is chosen to become the MQL: buying
     groups that never fill in one form are not missed. Accounts already with sales, or
     `taken` (a lead of theirs qualifies now), are left out, and so are accounts without
-    a contact that may pass (none not blocked from handoff: one read of a small index).
+    a contact that may pass (none not blocked from handoff: one read of an index).
     One grouped read of the other accounts' engagement, a few rounds of candidates; the
     caller makes the MQLs. The chosen leads are locked and checked, with their reason
     written."""
@@ -904,7 +904,7 @@ def _account_mqls(leads: list[Lead], now: dt.datetime, taken: set[int | None]) -
                 lead.account_id, (criteria, criteria.account_engagement_threshold)
             )
     # an account getting sales now needs no account MQL; nor does one without a contact
-    # that may become it (found in a small partial index): only the others are summed
+    # that may become it (found in a partial index): only the others are summed
     thresholds = {account: value for account, value in thresholds.items() if account not in taken}
     if not thresholds:
         return []
