@@ -466,7 +466,7 @@ def _simulate(
     lead["stage"] = story.stage
     lead["stage_entered_at"] = story.at
     if recorded and story.stage in OPEN_STAGES:
-        # as the nightly refresh leaves an open lead (services.refresh_decayed_scores):
+        # as the nightly refresh leaves an open lead (services.rescore):
         # its engagement decayed to today, the score its page explains line by line
         lead["engagement_score"] = scoring.score(
             facts,

@@ -642,7 +642,7 @@ def create_leads(
     _todays_rfqs(users, now)
     # the nightly refresh, as it ran this morning: engagement decays with time, and the
     # lists, the MQL guard and the lead page's explanation then tell the same score
-    services.refresh_decayed_scores(now=now)
+    services.rescore(Lead.objects.all(), now=now)
     from .models import StageChange
 
     stats.changes = StageChange.objects.count()

@@ -1296,11 +1296,6 @@ def rescore(leads: QuerySet[Lead], *, now: dt.datetime | None = None, batch_size
         last_pk = batch[-1].pk
 
 
-def refresh_decayed_scores(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
-    """Every open lead rescored (the nightly task): see rescore."""
-    return rescore(Lead.objects.all(), now=now, batch_size=batch_size)
-
-
 def rescore_after_edit(leads: QuerySet[Lead]) -> None:
     """Facts were edited outside ingestion (in the admin, or an account's blanks filled
     by another lead's form): rescore `leads` once the edit commits, so that their fit

@@ -148,7 +148,7 @@ def test_the_nightly_refresh_sets_the_flag_again():
     Lead.objects.filter(pk=served.pk).update(handoff_blocked=True)
     Lead.objects.filter(pk=outside.pk).update(handoff_blocked=False)
 
-    assert services.refresh_decayed_scores(now=NOW) == 2
+    assert services.rescore(Lead.objects.all(), now=NOW) == 2
 
     assert not Lead.objects.get(pk=served.pk).handoff_blocked
     assert Lead.objects.get(pk=outside.pk).handoff_blocked

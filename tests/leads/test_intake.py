@@ -217,7 +217,7 @@ def test_the_nightly_refresh_lets_engagement_decay(criteria):
     lead.refresh_from_db()
     assert lead.engagement_score == 15
 
-    changed = services.refresh_decayed_scores(now=NOW + dt.timedelta(days=30))
+    changed = services.rescore(Lead.objects.all(), now=NOW + dt.timedelta(days=30))
 
     lead.refresh_from_db()
     assert changed == 1
