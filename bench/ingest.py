@@ -46,7 +46,8 @@ from leads.stages import OPEN_STAGES
 KINDS = ["page_view", "content_download", "pricing_page_view", "webinar_registered"]
 # senders posting at once: more than the web workers, so that none waits for a batch
 SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "4"))
-SERVED_WINDOWS = 3  # measured windows; the median is reported
+# measured windows; the median is reported
+SERVED_WINDOWS = int(os.environ.get("BENCH_INGEST_WINDOWS", "3"))
 BATCHES_PER_SENDER = 4  # in each window
 SERVED_REDIS_URL = os.environ.get("BENCH_INGEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
