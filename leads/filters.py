@@ -4,9 +4,23 @@ from django.db.models import Q
 
 from qualification.models import ProductLine
 
-from .forms import PlainSelect
+from .forms import ListedChoices, PlainSelect
 from .models import Lead
 from .stages import Stage
+
+
+class ListedFilterChoices(django_filters.fields.ModelChoiceIterator, ListedChoices):
+    """django-filter's choices (with its "null" choice) read in one plain query."""
+
+
+class ListedFilterChoiceField(django_filters.fields.ModelChoiceField):
+    iterator = ListedFilterChoices
+
+
+class ListedModelChoiceFilter(django_filters.ModelChoiceFilter):
+    """ModelChoiceFilter whose choices are read in one plain query (ListedChoices)."""
+
+    field_class = ListedFilterChoiceField
 
 
 class LeadListFilter(django_filters.FilterSet):
@@ -16,7 +30,7 @@ class LeadListFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(
         choices=Lead.Source.choices, empty_label="Any", widget=PlainSelect
     )
-    product_line = django_filters.ModelChoiceFilter(
+    product_line = ListedModelChoiceFilter(
         queryset=ProductLine.objects.all(), empty_label="Any", widget=PlainSelect
     )
 
@@ -42,7 +56,7 @@ class MarketingLeadFilter(QueueFilter):
     stage = django_filters.ChoiceFilter(
         choices=Stage.choices, empty_label="All stages", widget=PlainSelect
     )
-    owner = django_filters.ModelChoiceFilter(
+    owner = ListedModelChoiceFilter(
         queryset=get_user_model().objects.filter(owned_leads__isnull=False).distinct(),
         empty_label="Anyone",
         widget=PlainSelect,

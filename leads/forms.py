@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils import timezone
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, SafeString, mark_safe
@@ -29,6 +31,25 @@ def _attrs_html(attrs: dict[str, Any]) -> str:
         if value is not True:
             out.append('="' + _as_text(value) + '"')
     return "".join(out)
+
+
+class ListedChoices(ModelChoiceIterator):
+    """A model choice field's choices read in one plain query. Django's iterator reads
+    them through `QuerySet.iterator()`, which on PostgreSQL opens a server-side cursor
+    (DECLARE ... WITH HOLD, FETCH, CLOSE) for what is a list of a few dozen rows: on
+    the lead page, with two reason lists, a tenth of its time."""
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset.all():
+            yield self.choice(obj)
+
+
+class ListedModelChoiceField(forms.ModelChoiceField):
+    """ModelChoiceField whose choices are read in one plain query (ListedChoices)."""
+
+    iterator = ListedChoices
 
 
 class PlainSelect(forms.Select):
@@ -95,7 +116,7 @@ class PlainRadioSelect(forms.RadioSelect):
 
 
 def reason_field(kind: str) -> forms.ModelChoiceField:
-    return forms.ModelChoiceField(
+    return ListedModelChoiceField(
         queryset=Reason.objects.filter(kind=kind, active=True, system=False),
         empty_label="Choose a reason…",
         label="Reason",

@@ -224,14 +224,25 @@ class TimelineEntry:
 
 
 def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
-    """Events, touches, stage changes and notifications about the lead, newest first."""
+    """Events, touches, stage changes and notifications about the lead, newest first.
+    Each is read with only what an entry shows: a stage change's checklist snapshot and
+    a notification's body and context (JSON, read for every row otherwise) stay out."""
     from routing.models import Notification
 
+    names = ("first_name", "last_name", "username")  # person_name
     entries: list[TimelineEntry] = []
-    for e in EngagementEvent.objects.filter(lead=lead).order_by("-occurred_at")[:limit]:
+    events = EngagementEvent.objects.filter(lead=lead).only(
+        "occurred_at", "kind", "content_tag", "url"
+    )
+    for e in events.order_by("-occurred_at")[:limit]:
         detail = " · ".join(filter(None, [e.content_tag, e.url]))
         entries.append(TimelineEntry(e.occurred_at, "event", e.get_kind_display(), detail, ""))
-    for t in Touch.objects.filter(lead=lead).select_related("by")[:limit]:
+    touches = (
+        Touch.objects.filter(lead=lead)
+        .select_related("by")
+        .only("occurred_at", "kind", "outcome", "note", *(f"by__{name}" for name in names))
+    )
+    for t in touches[:limit]:
         entries.append(
             TimelineEntry(
                 t.occurred_at,
@@ -241,7 +252,18 @@ def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
                 person_name(t.by),
             )
         )
-    changes = StageChange.objects.filter(lead=lead).select_related("actor", "reason")
+    changes = (
+        StageChange.objects.filter(lead=lead)
+        .select_related("actor", "reason")
+        .only(
+            "at",
+            "from_stage",
+            "to_stage",
+            "note",
+            "reason__label",
+            *(f"actor__{name}" for name in names),
+        )
+    )
     for c in changes.order_by("-at")[:limit]:
         detail = " — ".join(filter(None, [c.reason.label if c.reason else "", c.note]))
         title = f"{Stage(c.from_stage).label} → {Stage(c.to_stage).label}"
@@ -250,7 +272,11 @@ def timeline(lead: Lead, *, limit: int = 200) -> list[TimelineEntry]:
                 c.at, "stage", title, detail, person_name(c.actor) if c.actor else "handoff"
             )
         )
-    notes = Notification.objects.filter(lead=lead).select_related("recipient")
+    notes = (
+        Notification.objects.filter(lead=lead)
+        .select_related("recipient")
+        .only("created_at", "title", *(f"recipient__{name}" for name in names))
+    )
     for n in notes.order_by("-created_at")[:limit]:
         entries.append(
             TimelineEntry(

@@ -20,6 +20,8 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from leads.filters import ListedModelChoiceFilter
+from leads.forms import ListedModelChoiceField
 from leads.models import Account, Lead
 from leads.roles import MARKETING_OPS, SALES_MANAGER, SALES_REP, roles_of
 from leads.selectors import visible_leads
@@ -42,19 +44,19 @@ class ReportFilterForm(forms.Form):
         return data
 
 
-class PersonChoiceField(forms.ModelChoiceField):
+class PersonChoiceField(ListedModelChoiceField):
     def label_from_instance(self, obj) -> str:
         return obj.get_full_name() or obj.username
 
 
-class PersonFilter(django_filters.ModelChoiceFilter):
+class PersonFilter(ListedModelChoiceFilter):
     field_class = PersonChoiceField
 
 
 class ReportFilter(django_filters.FilterSet):
     mql_from = django_filters.DateFilter(label="MQL from", method="in_period", widget=DATE_INPUT)
     mql_to = django_filters.DateFilter(label="MQL to", method="in_period", widget=DATE_INPUT)
-    team = django_filters.ModelChoiceFilter(
+    team = ListedModelChoiceFilter(
         label="Team", queryset=Team.objects.none(), method="of_team", empty_label="All teams"
     )
     owner = PersonFilter(
@@ -70,10 +72,10 @@ class ReportFilter(django_filters.FilterSet):
         choices=Account.Segment.choices,
         empty_label="Any",
     )
-    product_line = django_filters.ModelChoiceFilter(
+    product_line = ListedModelChoiceFilter(
         label="Product line", queryset=ProductLine.objects.all(), empty_label="Any"
     )
-    criteria_set = django_filters.ModelChoiceFilter(
+    criteria_set = ListedModelChoiceFilter(
         label="Criteria version",
         queryset=CriteriaSet.objects.exclude(status=CriteriaSet.Status.DRAFT).order_by(
             "name", "version"

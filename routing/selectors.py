@@ -12,10 +12,12 @@ from .models import Assignment, Notification, SlaClock
 
 
 def latest_assignment(lead: Lead) -> Assignment | None:
-    """Who got the lead last, how and why ("why did I get this?")."""
+    """Who got the lead last, how and why ("why did I get this?"), with the owner and
+    team the lead page shows (its explanation names the rule; the rule, the previous
+    owner and who reassigned are read only if asked for)."""
     return (
         Assignment.objects.filter(lead=lead)
-        .select_related("owner", "previous_owner", "team", "rule", "by")
+        .select_related("owner", "team")
         .order_by("-at", "-pk")
         .first()
     )

@@ -16,7 +16,8 @@ from leads.forms import PlainRadioSelect, PlainSelect
 from leads.models import Lead, StageChange
 from leads.stages import Stage
 from leads.tables import BoundedPaginator
-from routing.models import Team, TeamMembership
+from qualification.models import Reason
+from routing.models import Notification, Team, TeamMembership
 from tests.factories import (
     EngagementEventFactory,
     LeadFactory,
@@ -285,21 +286,57 @@ def test_logging_a_touch_shows_it_on_the_timeline(client, rep):
     assert "Call: Connected" in page and "Spoke to Ada" in page
 
 
+def _rejections_and_notices(lead, rep, count: int) -> None:
+    """Stage changes with an actor and a reason, and notifications, on the timeline."""
+    reason = Reason.objects.filter(kind=Reason.Kind.REJECTION).first()
+    now = timezone.now()
+    for i in range(count):
+        StageChange.objects.create(
+            lead=lead,
+            from_stage=Stage.MQL,
+            to_stage=Stage.REJECTED,
+            transition="reject",
+            actor=rep,
+            at=now - dt.timedelta(minutes=i),
+            reason=reason,
+            note=f"not now {i}",
+            checklist_snapshot=[{"item": 1, "question": "Budget?", "answer": "unknown"}],
+            fit_score=10,
+            engagement_score=5,
+        )
+        Notification.objects.create(
+            recipient=rep,
+            kind=Notification.Kind.NEW_MQL,
+            lead=lead,
+            title=f"New MQL {i}",
+            body="…",
+            context={"lead_id": lead.pk},
+        )
+
+
 def test_the_lead_page_runs_the_same_queries_for_10_and_200_timeline_entries(client, rep):
     lead = LeadFactory(stage=Stage.ACCEPTED, owner=rep)
     login(client, rep)
     EngagementEventFactory.create_batch(5, lead=lead)
     TouchFactory.create_batch(5, lead=lead, by=rep)
+    _rejections_and_notices(lead, rep, 2)
     client.get(f"/leads/{lead.pk}/")  # published scoring rules are read once per process
     few = queries_of(client, f"/leads/{lead.pk}/")
 
-    EngagementEventFactory.create_batch(100, lead=lead)
+    # 190 entries in all, within the 200 the page shows
+    EngagementEventFactory.create_batch(30, lead=lead)
     TouchFactory.create_batch(90, lead=lead, by=rep)
+    _rejections_and_notices(lead, rep, 28)
     page = client.get(f"/leads/{lead.pk}/").content.decode()
     many = queries_of(client, f"/leads/{lead.pk}/")
 
     assert few == many <= 22
     assert page.count("Call: Connected") == 95
+    # each stage change names who made it and why; each notification, whom it told
+    name = rep.get_full_name() or rep.username
+    reason = Reason.objects.filter(kind=Reason.Kind.REJECTION).first()
+    assert page.count(escape(f"{reason.label} — not now")) == 30
+    assert page.count(f"to {escape(name)}") >= 30
 
 
 def test_user_text_is_escaped(client, rep):
