@@ -693,3 +693,20 @@ def test_the_lead_page_lists_the_most_urgent_clock_first(client, rep):
 
     clocks = page.split('<ul class="clocks">')[1].split("</ul>")[0]
     assert clocks.index("Qualification") < clocks.index("First touch")
+
+
+def test_choice_lists_are_read_in_one_plain_query_each(client, rep, manager, team):
+    """The reject form's reasons and the lists' product-line filter: all their choices,
+    read without a server-side cursor (DECLARE, FETCH, CLOSE for a few dozen rows)."""
+    lead = LeadFactory(stage=Stage.MQL, owner=rep)
+    reasons = Reason.objects.filter(kind=Reason.Kind.REJECTION, active=True, system=False)
+    assert reasons.exists()
+    pages = [(rep, f"/leads/{lead.pk}/"), (rep, "/queue/"), (manager, "/team/")]
+    for user, path in pages:
+        login(client, user)
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(path).content.decode()
+        assert not [q["sql"] for q in captured if "DECLARE" in q["sql"]], path
+        if path.startswith("/leads/"):
+            for reason in reasons:
+                assert f">{escape(reason.label)}</option>" in page
