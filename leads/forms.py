@@ -36,8 +36,7 @@ def _attrs_html(attrs: dict[str, Any]) -> str:
 class ListedChoices(ModelChoiceIterator):
     """A model choice field's choices read in one plain query. Django's iterator reads
     them through `QuerySet.iterator()`, which on PostgreSQL opens a server-side cursor
-    (DECLARE ... WITH HOLD, FETCH, CLOSE) for what is a list of a few dozen rows: on
-    the lead page, with two reason lists, a tenth of its time."""
+    (DECLARE, FETCH, CLOSE: three statements) for what is a list of a few dozen rows."""
 
     def __iter__(self) -> Iterator[Any]:
         if self.field.empty_label is not None:
