@@ -694,16 +694,20 @@ def _current_criteria(lead: Lead) -> CriteriaSet | None:
 
 
 def compute_score(
-    lead: Lead, now: dt.datetime, events: list[scoring.Event] | None = None
+    lead: Lead,
+    now: dt.datetime,
+    events: list[scoring.Event] | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> scoring.Score:
-    """The lead's score under its criteria version, with the explanation lines."""
+    """The lead's score under its criteria version, with the explanation lines (`facts`:
+    its lead_facts, where the caller has them already)."""
     criteria = lead.criteria_set
     if criteria is None:
         return scoring.Score(fit=0, engagement=0, lines=())
     if events is None:
         events = scoring_events(lead)
     return scoring.score(
-        lead_facts(lead),
+        lead_facts(lead) if facts is None else facts,
         events,
         rules_for(criteria),
         now=now,
@@ -742,21 +746,31 @@ def scores_at(
     return out
 
 
-def _must_haves_pass(lead: Lead) -> tuple[bool, list[str]]:
+def _must_haves_pass(lead: Lead, facts: dict[str, Any] | None = None) -> tuple[bool, list[str]]:
     if lead.criteria_set is None:
         return False, []
-    return scoring.must_haves_pass(lead_facts(lead), rules_for(lead.criteria_set))
+    facts = lead_facts(lead) if facts is None else facts
+    return scoring.must_haves_pass(facts, rules_for(lead.criteria_set))
 
 
-def ready_for_handoff(lead: Lead) -> bool:
+def ready_for_handoff(lead: Lead, facts: dict[str, Any] | None = None) -> bool:
     """The lead has every handoff field of its criteria version and passes its must-have
     fit rules: what its account's MQL needs of a contact, besides its stage. Kept on the
     lead by each scoring as `handoff_blocked` (its opposite)."""
     return (
         lead.criteria_set is not None
         and not guards._missing_handoff_fields(lead)
-        and _must_haves_pass(lead)[0]
+        and _must_haves_pass(lead, facts)[0]
     )
+
+
+def _scored(
+    lead: Lead, now: dt.datetime, events: list[scoring.Event]
+) -> tuple[scoring.Score, bool]:
+    """A scoring: the lead's score and whether it is blocked from handoff, from one
+    reading of its facts (each batch and the nightly refresh score thousands)."""
+    facts = lead_facts(lead)
+    return compute_score(lead, now, events, facts), not ready_for_handoff(lead, facts)
 
 
 def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) -> dict[int, Lead]:
@@ -773,9 +787,8 @@ def _advance(leads: list[Lead], kinds: dict[int, set[str]], now: dt.datetime) ->
     history = scoring_events_of(open_leads)
     for lead in open_leads:
         lead.criteria_set = _current_criteria(lead)
-        result = compute_score(lead, now, events=history[lead.pk])
+        result, lead.handoff_blocked = _scored(lead, now, history[lead.pk])
         lead.fit_score, lead.engagement_score = result.fit, result.engagement
-        lead.handoff_blocked = not ready_for_handoff(lead)
         lead.updated_at = now
         lead.__dict__[_SCORED] = (now, lead.criteria_set_id, history[lead.pk], result)
     update_columns(
@@ -1279,8 +1292,7 @@ def rescore(leads: QuerySet[Lead], *, now: dt.datetime | None = None, batch_size
             return changed_total
         changed = []
         for lead in batch:
-            result = compute_score(lead, now, events=as_scoring_events(lead.events.all()))
-            blocked = not ready_for_handoff(lead)
+            result, blocked = _scored(lead, now, as_scoring_events(lead.events.all()))
             if (result.fit, result.engagement, blocked) != (
                 lead.fit_score,
                 lead.engagement_score,
