@@ -23,6 +23,12 @@ import functools
 from typing import Any
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
+from django.db.models import ForeignObject
+from django.db.models.expressions import ColPairs
+from django.db.models.fields import Field
+from django.db.models.fields.related_lookups import RelatedIn
+from django.db.models.lookups import In
 from psycopg.adapt import Loader
 from psycopg.postgres import types
 from psycopg.pq import Format
@@ -58,3 +64,98 @@ def use_c_timestamps(sender: Any, connection: Any, **kwargs: Any) -> None:
         return
     loader = timestamp_loader(connection.timezone)
     connection.connection.adapters.register_loader(TIMESTAMPTZ_OID, loader)
+
+
+# --- `field__in=[...]` as one array parameter ------------------------------------------
+
+# the array type a list of values is compared as, by the field's internal type (a field
+# not named here keeps Django's IN list): every integer as bigint (an integer column
+# compares with it through PostgreSQL's cross-type operators, and its indexes serve them)
+# and text as text (a varchar(n) cast would cut a longer value short, and it could match)
+_ARRAY_TYPES = {
+    **dict.fromkeys(
+        (
+            "AutoField",
+            "BigAutoField",
+            "SmallAutoField",
+            "IntegerField",
+            "BigIntegerField",
+            "SmallIntegerField",
+            "PositiveIntegerField",
+            "PositiveBigIntegerField",
+            "PositiveSmallIntegerField",
+        ),
+        "bigint",
+    ),
+    **dict.fromkeys(("CharField", "TextField", "EmailField", "SlugField", "URLField"), "text"),
+    "DateField": "date",
+    "UUIDField": "uuid",
+}
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _array_type(field: Any) -> str | None:
+    while getattr(field, "is_relation", False) and getattr(field, "target_field", None):
+        field = field.target_field
+    internal = field.get_internal_type() if hasattr(field, "get_internal_type") else None
+    if internal == "DateTimeField":
+        from django.conf import settings
+
+        return "timestamptz" if settings.USE_TZ else "timestamp"
+    return _ARRAY_TYPES.get(internal)
+
+
+class ArrayInMixin:
+    """On PostgreSQL, `field__in=[...]` as `field = ANY(%s::type[])`, the values in one
+    array parameter: the same rows and the same plan (PostgreSQL reads an IN list as
+    `= ANY(ARRAY[...])`), without a placeholder per value. Django writes one `%s` per
+    value, and psycopg, binding on the client, then splits the whole statement at each
+    of them: with a thousand ids, about 5 ms of Python a query here against 1 ms as an
+    array, and the statement PostgreSQL parses shrinks as much. A batch of events reads
+    its thousand leads, their accounts, histories and repeats by such lists.
+
+    Only plain values of the fields in _ARRAY_TYPES take this form; expressions,
+    subqueries, transforms applied to both sides, tuples of columns, integers beyond
+    bigint and other databases keep Django's IN list."""
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if (
+            connection.vendor == "postgresql"
+            and self.rhs_is_direct_value()
+            and not self.bilateral_transforms
+            and not isinstance(self.lhs, ColPairs)
+            and hasattr(self.lhs, "output_field")
+            and not isinstance(self.rhs, str)
+        ):
+            array_type = _array_type(self.lhs.output_field)
+            try:
+                values = [value for value in dict.fromkeys(self.rhs) if value is not None]
+            except TypeError:  # unhashable values: Django's IN list
+                array_type = None
+            if array_type is not None and not any(
+                hasattr(value, "resolve_expression") for value in values
+            ):
+                if not values:
+                    raise EmptyResultSet
+                _, params = self.batch_process_rhs(compiler, connection, values)
+                if array_type != "bigint" or all(
+                    isinstance(p, int) and p in _BIGINT for p in params
+                ):
+                    lhs, lhs_params = self.process_lhs(compiler, connection)
+                    return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(params)]
+        return super().as_sql(compiler, connection)
+
+
+class ArrayIn(ArrayInMixin, In):
+    pass
+
+
+class RelatedArrayIn(ArrayInMixin, RelatedIn):
+    pass
+
+
+def use_array_in() -> None:
+    """Every field's `in` lookup (a foreign key's too) as ArrayIn: called once, when the
+    app registry is ready (leads.apps)."""
+    Field.register_lookup(ArrayIn)
+    ForeignObject.register_lookup(RelatedArrayIn)

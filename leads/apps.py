@@ -9,7 +9,7 @@ class LeadsConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from config.postgres import use_c_timestamps
+        from config.postgres import use_array_in, use_c_timestamps
 
         from . import roles
 
@@ -18,3 +18,5 @@ class LeadsConfig(AppConfig):
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="handoff-roles")
         # PostgreSQL timestamps parsed in C (config/postgres.py), on every new connection
         connection_created.connect(use_c_timestamps, dispatch_uid="handoff-c-timestamps")
+        # `field__in=[...]` as one array parameter on PostgreSQL (config/postgres.py)
+        use_array_in()

@@ -33,7 +33,7 @@ from leads.stages import Stage
 
 from . import notifications, webhooks
 from .business_time import Calendar, add_business_time, business_time_between
-from .models import Assignment, ClockKind, Notification, SlaClock, SlaPolicy
+from .models import Assignment, ClockKind, Notification, SlaClock, SlaPolicy, Team
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +547,9 @@ def _sweep_batch(leads: list[Lead], now: dt.datetime, result: SweepResult) -> No
         clock.warned_at = clock.warned_at or now
 
     # the disposition clock is marketing's: its breach tells no sales manager
-    managers = _team_managers({c.lead_id for c in breached if c.kind != ClockKind.DISPOSITION})
+    managers = _team_managers(
+        {by_pk[c.lead_id] for c in breached if c.kind != ClockKind.DISPOSITION}
+    )
     fallback: dict[str, list[Any]] = {}
 
     def role_users(name: str) -> list[Any]:
@@ -593,20 +595,19 @@ def _clock_owners(clock: SlaClock, role_users) -> list[Any]:
     return [clock.owner] if clock.owner is not None else []
 
 
-def _team_managers(lead_ids: Collection[int]) -> dict[int, list[Any]]:
-    """The manager of each lead's team (where it was last routed): one read of the
-    leads' assignments (plain values) and one of the few managers."""
-    if not lead_ids:
+def _team_managers(leads: Collection[Lead]) -> dict[int, list[Any]]:
+    """The manager of each lead's team, the team it was last routed to (Lead.routed_team,
+    as its latest Assignment with a team says): one read of the few teams' managers."""
+    teams = {lead.routed_team_id for lead in leads} - {None}
+    if not teams:
         return {}
-    latest: dict[int, int] = {}
-    for lead_id, manager_id in (
-        Assignment.objects.filter(lead_id__in=list(lead_ids), team__isnull=False)
-        .order_by("lead_id", "-at", "-pk")
-        .values_list("lead_id", "team__manager_id")
-    ):
-        latest.setdefault(lead_id, manager_id)
-    users = get_user_model().objects.in_bulk(set(latest.values()))
-    return {lead_id: [users[pk]] for lead_id, pk in latest.items() if pk in users}
+    manager_of = dict(Team.objects.filter(pk__in=teams).values_list("pk", "manager_id"))
+    users = get_user_model().objects.in_bulk(set(manager_of.values()) - {None})
+    return {
+        lead.pk: [users[manager_of[lead.routed_team_id]]]
+        for lead in leads
+        if manager_of.get(lead.routed_team_id) in users
+    }
 
 
 def _clock_context(clock: SlaClock, lead: Lead, now: dt.datetime) -> dict[str, Any]:
