@@ -437,6 +437,27 @@ def test_a_lead_keeps_the_team_of_its_latest_routing(team, rep, other_rep, manag
     assert routed_team() == (team, team)
 
 
+def test_a_breach_tells_the_manager_of_the_team_the_lead_was_last_routed_to(team, rep, manager):
+    SlaPolicyFactory(decision_minutes=60)  # notify only
+    night_rep, night_manager = UserFactory(role="Sales rep"), UserFactory(role="Sales manager")
+    TeamFactory(reps=[night_rep], manager=night_manager)
+    day_lead, night_lead = make_mql(), make_mql()
+    routing_services.reassign(lead=night_lead, to=night_rep, by=manager, at=MONDAY_10)
+
+    result = sla.sweep(MONDAY_10 + 2 * HOUR)
+
+    assert result.breached == 2
+    told = {
+        lead: set(notes("sla_breach", lead=lead).values_list("recipient__username", flat=True))
+        for lead in (day_lead, night_lead)
+    }
+    # each team's manager hears of their own team's breach, not every sales manager
+    assert told == {
+        day_lead: {rep.username, manager.username},
+        night_lead: {night_rep.username, night_manager.username},
+    }
+
+
 def test_reps_and_marketing_cannot_reassign(team, rep, other_rep, marketing):
     from leads.services import LeadActionRefused
 
