@@ -23,6 +23,7 @@ import functools
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db.models import ForeignObject
 from django.db.models.expressions import ColPairs
@@ -99,8 +100,6 @@ def _array_type(field: Any) -> str | None:
         field = field.target_field
     internal = field.get_internal_type() if hasattr(field, "get_internal_type") else None
     if internal == "DateTimeField":
-        from django.conf import settings
-
         return "timestamptz" if settings.USE_TZ else "timestamp"
     return _ARRAY_TYPES.get(internal)
 
@@ -119,31 +118,26 @@ class ArrayInMixin:
     bigint and other databases keep Django's IN list."""
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        if (
-            connection.vendor == "postgresql"
+        # by now a list of prepared values, or (a subquery, values mixed with
+        # expressions: an ExpressionList) something with SQL of its own
+        array_type = (
+            _array_type(self.lhs.output_field)
+            if connection.vendor == "postgresql"
             and self.rhs_is_direct_value()
             and not self.bilateral_transforms
             and not isinstance(self.lhs, ColPairs)
-            and hasattr(self.lhs, "output_field")
-            and not isinstance(self.rhs, str)
-        ):
-            array_type = _array_type(self.lhs.output_field)
-            try:
-                values = [value for value in dict.fromkeys(self.rhs) if value is not None]
-            except TypeError:  # unhashable values: Django's IN list
-                array_type = None
-            if array_type is not None and not any(
-                hasattr(value, "resolve_expression") for value in values
-            ):
-                if not values:
-                    raise EmptyResultSet
-                _, params = self.batch_process_rhs(compiler, connection, values)
-                if array_type != "bigint" or all(
-                    isinstance(p, int) and p in _BIGINT for p in params
-                ):
-                    lhs, lhs_params = self.process_lhs(compiler, connection)
-                    return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(params)]
-        return super().as_sql(compiler, connection)
+            else None
+        )
+        if array_type is None:
+            return super().as_sql(compiler, connection)
+        values = [value for value in dict.fromkeys(self.rhs) if value is not None]
+        if not values:
+            raise EmptyResultSet
+        _, params = self.batch_process_rhs(compiler, connection, values)
+        if array_type == "bigint" and not all(isinstance(p, int) and p in _BIGINT for p in params):
+            return super().as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(params)]
 
 
 class ArrayIn(ArrayInMixin, In):

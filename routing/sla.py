@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import DateTimeField, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -597,16 +596,19 @@ def _clock_owners(clock: SlaClock, role_users) -> list[Any]:
 
 def _team_managers(leads: Collection[Lead]) -> dict[int, list[Any]]:
     """The manager of each lead's team, the team it was last routed to (Lead.routed_team,
-    as its latest Assignment with a team says): one read of the few teams' managers."""
+    as its latest Assignment with a team says): one read of the few teams, with their
+    managers."""
     teams = {lead.routed_team_id for lead in leads} - {None}
-    if not teams:
-        return {}
-    manager_of = dict(Team.objects.filter(pk__in=teams).values_list("pk", "manager_id"))
-    users = get_user_model().objects.in_bulk(set(manager_of.values()) - {None})
+    manager_of = {
+        team.pk: team.manager
+        for team in Team.objects.filter(pk__in=teams, manager__isnull=False).select_related(
+            "manager"
+        )
+    }
     return {
-        lead.pk: [users[manager_of[lead.routed_team_id]]]
+        lead.pk: [manager_of[lead.routed_team_id]]
         for lead in leads
-        if manager_of.get(lead.routed_team_id) in users
+        if lead.routed_team_id in manager_of
     }
 
 
