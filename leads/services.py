@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
+from config.beside import run_beside
 from qualification import scoring
 from qualification.free_mail import is_free_mail
 from qualification.models import ChecklistAnswer, ChecklistItem, CriteriaSet, ProductLine, Reason
@@ -1166,66 +1168,93 @@ def record_events(*, events: list[NewEvent], now: dt.datetime | None = None) -> 
     Set-based so a batch of a thousand events costs a few queries plus work per lead
     whose stage may move, not a transaction per event. A batch holds its leads until it
     commits, and two batches of a thousand random leads nearly always share some: the
-    leads another batch holds are left for a second transaction, after it, so that the
-    rest is not kept waiting for the whole of the other batch.
+    leads another batch holds are taken in a transaction of their own, beside this one
+    (config.beside), which waits for the other batch while this one goes on with the
+    rest; the request answers once both have committed. Called inside a transaction,
+    everything is done in that transaction, the held leads waited for.
     """
     now = now or timezone.now()
     for item in events:
         _check_event(item)
-    results: dict[int, EventResult] = {}
-    waiting = list(range(len(events)))
-    for busy_ones_later in (True, False):
-        if not waiting:
-            break
-        taken = _record_together([events[i] for i in waiting], now, busy_ones_later)
-        results.update((i, r) for i, r in zip(waiting, taken, strict=True) if r is not None)
-        waiting = [i for i in waiting if i not in results]
+    aside: list[tuple[list[int], Future[list[EventResult | None]]]] = []
+
+    def take_aside(indices: list[int]) -> None:
+        batch = [events[i] for i in indices]
+        aside.append((indices, run_beside(_record_together, batch, now)))
+
+    # inside a caller's transaction, all of it stays in that transaction (and waits)
+    alone = not transaction.get_connection().in_atomic_block
+    try:
+        taken = _record_together(events, now, take_aside if alone else None)
+    finally:
+        # the request ends only once the transaction beside it has ended too
+        wait([future for _, future in aside])
+    results = {i: result for i, result in enumerate(taken) if result is not None}
+    for indices, future in aside:
+        results.update(zip(indices, future.result(), strict=True))
     return [results[index] for index in range(len(events))]
 
 
 def _record_together(
-    events: list[NewEvent], now: dt.datetime, busy_ones_later: bool = False
+    events: list[NewEvent],
+    now: dt.datetime,
+    take_aside: Callable[[list[int]], None] | None = None,
 ) -> list[EventResult | None]:
-    """record_events in one transaction. `busy_ones_later`: the events of leads another
-    transaction holds are left out (None), not waited for."""
+    """record_events in one transaction. With `take_aside`, the events of leads another
+    transaction holds are not waited for: their indices are handed to it, at once, and
+    their results left None (unless every lead is held: nothing to go on with, so all
+    is taken here)."""
     results: list[EventResult | None] = [None] * len(events)
     ids = {_lead_id(item) for item in events}
     external_ids = {
         (item.external_id or "").strip() for item in events if (item.external_id or "").strip()
     }
+    handed: set[int] = set()
     try:
         with transaction.atomic():
             # leads locked in primary-key order, so concurrent batches cannot deadlock
             leads = list(
-                Lead.objects.select_for_update(skip_locked=busy_ones_later)
+                Lead.objects.select_for_update(skip_locked=take_aside is not None)
                 .filter(pk__in=ids, archived_at__isnull=True)
                 .order_by("pk")
             )
+            if take_aside is not None and not leads and ids:
+                # every lead held (or gone): wait for them here, in a transaction
+                # that holds nothing yet
+                leads = list(
+                    Lead.objects.select_for_update()
+                    .filter(pk__in=ids, archived_at__isnull=True)
+                    .order_by("pk")
+                )
             # their accounts, and the few product lines and criteria versions of a batch,
             # each read once (joined, the accounts cost more to build)
             attach_related(leads, ["account", "product_line", "criteria_set"])
             locked = {lead.pk: lead for lead in leads}
             # of the leads not locked, the ones another transaction holds (the rest are
-            # archived or gone)
+            # archived or gone): taken aside
             busy = (
                 set(
                     Lead.objects.filter(
                         pk__in=ids - locked.keys(), archived_at__isnull=True
                     ).values_list("pk", flat=True)
                 )
-                if busy_ones_later and len(locked) < len(ids)
+                if take_aside is not None and len(locked) < len(ids)
                 else set()
             )
+            if busy:
+                handed = {i for i, item in enumerate(events) if _lead_id(item) in busy}
+                take_aside(sorted(handed))
             known = {
                 e.external_id: e
                 for e in EngagementEvent.objects.filter(external_id__in=external_ids)
             }
             new: list[tuple[int, EngagementEvent]] = []
             for index, item in enumerate(events):
+                if index in handed:
+                    continue
                 lead = locked.get(_lead_id(item))
                 if lead is None:
-                    if _lead_id(item) not in busy:  # else looked at again, after the other
-                        results[index] = EventResult(None, False, None, refused=no_open_lead())
+                    results[index] = EventResult(None, False, None, refused=no_open_lead())
                     continue
                 external_id = (item.external_id or "").strip() or None
                 if external_id in known:
@@ -1263,7 +1292,10 @@ def _record_together(
                 external_id=events[0].external_id.strip()
             )
             return [EventResult(existing, False, existing.lead)]
-        return [_record_together([item], now)[0] for item in events]
+        return [
+            None if index in handed else _record_together([item], now)[0]
+            for index, item in enumerate(events)
+        ]
     return results
 
 

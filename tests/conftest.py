@@ -87,3 +87,13 @@ def _unsettled_garbage_collector():
         gc.unfreeze()
         gc.set_threshold(*threshold)
         gc.collect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _helper_connection_closed(django_db_setup):
+    """The helper thread of config.beside keeps its own connection to the test database:
+    closed before pytest-django drops that database (set up first, so torn down after)."""
+    yield
+    from config import beside
+
+    beside.stop()

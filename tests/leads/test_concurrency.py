@@ -192,3 +192,258 @@ def test_a_batch_does_not_keep_its_other_leads_waiting_for_one_another_request_h
     assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
     assert Lead.objects.get(pk=free.pk).engagement_score == 10
     assert EngagementEvent.objects.filter(lead=busy).count() == 1
+
+
+def _hold(lead_pk, holding, release, also=None):
+    """Another request in the middle of its transaction on a lead (and, with `also`,
+    having written something of its own there)."""
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            Lead.objects.select_for_update().get(pk=lead_pk)
+            if also is not None:
+                also()
+            holding.set()
+            release.wait(timeout=20)
+    finally:
+        connection.close()
+
+
+def _waiting_for_locks():
+    """How many other connections wait for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lead_another_request_holds_is_taken_beside_the_batch_not_after_it(monkeypatch):
+    """The busy lead's events are stored and scored as soon as the other request lets
+    go of it, while the rest of the batch is still being worked on."""
+    import datetime as dt
+    import time
+
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
+    holding, release = threading.Event(), threading.Event()
+    rest_started, rest_may_finish = threading.Event(), threading.Event()
+    original = services._advance
+
+    def slow_for_the_free_lead(leads, *args, **kwargs):
+        if any(lead.pk == free.pk for lead in leads):
+            rest_started.set()
+            rest_may_finish.wait(timeout=20)
+        return original(leads, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_advance", slow_for_the_free_lead)
+    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
+    holder.start()
+    assert holding.wait(timeout=10)
+    when = timezone.now() - dt.timedelta(minutes=5)
+    sent = {}
+
+    def send():
+        try:
+            sent["results"] = services.record_events(
+                events=[
+                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
+                    services.NewEvent(lead=free.pk, kind="page_view", occurred_at=when),
+                ]
+            )
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert rest_started.wait(timeout=10)
+        release.set()  # the other request commits; the batch is still on its other lead
+        deadline = time.monotonic() + 10
+        while not EngagementEvent.objects.filter(lead=busy).exists():
+            assert time.monotonic() < deadline, "the busy lead waited for the rest of the batch"
+            time.sleep(0.05)
+        assert Lead.objects.get(pk=busy.pk).engagement_score == 10  # a download
+        assert not EngagementEvent.objects.filter(lead=free).exists()
+        assert sender.is_alive()  # the request answers once both are done
+    finally:
+        release.set()
+        rest_may_finish.set()
+        holder.join(timeout=20)
+        sender.join(timeout=20)
+
+    results = sent["results"]
+    assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
+    assert [r.lead.pk for r in results] == [busy.pk, free.pk]
+    assert Lead.objects.get(pk=free.pk).engagement_score == 2  # a page view
+    assert EngagementEvent.objects.filter(lead__in=[busy, free]).count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_whose_every_lead_is_held_waits_for_them_and_takes_them():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    busy = LeadFactory(criteria_set=criteria, stage=Stage.NEW)
+    holding, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
+    holder.start()
+    assert holding.wait(timeout=10)
+    when = timezone.now() - dt.timedelta(minutes=5)
+    sent = {}
+
+    def send():
+        try:
+            sent["results"] = services.record_events(
+                events=[
+                    services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
+                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
+                ]
+            )
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        sender.join(timeout=0.5)
+        assert sender.is_alive()  # waits for the other request
+        assert not EngagementEvent.objects.filter(lead=busy).exists()
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        sender.join(timeout=20)
+
+    assert [r.created for r in sent["results"]] == [True, True]
+    lead = Lead.objects.get(pk=busy.pk)
+    # new -> engaged on its first events, scored for both (a page view 2, a download 10)
+    assert (lead.stage, lead.engagement_score) == (Stage.ENGAGED, 12)
+    assert EngagementEvent.objects.filter(lead=busy).count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_repeat_racing_in_while_a_lead_is_held_leaves_every_event_stored_once():
+    """Another request holds one lead of the batch and is storing an event with the
+    same external id as another of the batch's events. The batch's transaction fails on
+    that id and takes its own events one by one; the held lead's event, taken beside it,
+    is not taken a second time."""
+    import datetime as dt
+    import time
+
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    busy, free, elsewhere = (
+        LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(3)
+    )
+    when = timezone.now() - dt.timedelta(minutes=5)
+
+    def store_the_repeat():
+        EngagementEvent.objects.create(
+            lead=elsewhere, kind="page_view", occurred_at=when, external_id="crm-42"
+        )
+
+    holding, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release, store_the_repeat))
+    holder.start()
+    assert holding.wait(timeout=10)
+    sent = {}
+
+    def send():
+        try:
+            sent["results"] = services.record_events(
+                events=[
+                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
+                    services.NewEvent(
+                        lead=free.pk, kind="page_view", occurred_at=when, external_id="crm-42"
+                    ),
+                ]
+            )
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        # the busy lead's transaction waits for its lock, the batch's for the repeat's id
+        deadline = time.monotonic() + 10
+        while _waiting_for_locks() < 2:
+            assert time.monotonic() < deadline, "the batch never met the repeat"
+            time.sleep(0.05)
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        sender.join(timeout=20)
+
+    busy_result, repeat = sent["results"]
+    assert (busy_result.created, busy_result.event.lead_id) == (True, busy.pk)
+    assert (repeat.created, repeat.event.lead_id) == (False, elsewhere.pk)
+    assert EngagementEvent.objects.filter(lead=busy).count() == 1
+    assert not EngagementEvent.objects.filter(lead=free).exists()
+    assert EngagementEvent.objects.filter(external_id="crm-42").count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_inside_a_callers_transaction_a_held_lead_is_waited_for_in_that_transaction():
+    """Nothing is committed beside a caller's transaction: rolled back, it leaves no
+    event, not even the held lead's."""
+    import datetime as dt
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from leads.models import EngagementEvent
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
+    holding, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
+    holder.start()
+    assert holding.wait(timeout=10)
+    when = timezone.now() - dt.timedelta(minutes=5)
+    sent = {}
+
+    def send():
+        try:
+            with transaction.atomic():
+                sent["results"] = services.record_events(
+                    events=[
+                        services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
+                        services.NewEvent(lead=free.pk, kind="page_view", occurred_at=when),
+                    ]
+                )
+                sent["seen"] = EngagementEvent.objects.filter(lead__in=[busy, free]).count()
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        sender.join(timeout=0.5)
+        assert sender.is_alive()  # waits for the held lead, in its own transaction
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        sender.join(timeout=20)
+
+    assert [r.created for r in sent["results"]] == [True, True]
+    assert sent["seen"] == 2
+    assert not EngagementEvent.objects.filter(lead__in=[busy, free]).exists()
