@@ -1,7 +1,9 @@
 """Races with real threads on PostgreSQL: each thread has its own connection, as two
 browser requests would."""
 
+import contextlib
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -132,71 +134,7 @@ def test_two_event_batches_crossing_each_others_accounts_both_land(monkeypatch):
         assert "Account engagement 25" in mqls.get().account_mql_reason
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_batch_does_not_keep_its_other_leads_waiting_for_one_another_request_holds():
-    import datetime as dt
-    import time
-
-    from django.db import transaction
-    from django.utils import timezone
-
-    from leads.models import EngagementEvent
-    from tests.factories import industrial_criteria
-
-    criteria = industrial_criteria()
-    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_busy():  # another request in the middle of its transaction on `busy`
-        try:
-            with transaction.atomic():
-                Lead.objects.select_for_update().get(pk=busy.pk)
-                holding.set()
-                release.wait(timeout=20)
-        finally:
-            connection.close()
-
-    when = timezone.now() - dt.timedelta(minutes=5)
-    sent = {}
-
-    def send():
-        try:
-            sent["results"] = services.record_events(
-                events=[
-                    services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
-                    services.NewEvent(lead=free.pk, kind="content_download", occurred_at=when),
-                ]
-            )
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_busy)
-    holder.start()
-    assert holding.wait(timeout=10)
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not EngagementEvent.objects.filter(lead=free).exists():
-            assert time.monotonic() < deadline, "the free lead's event waited for the busy one"
-            time.sleep(0.05)
-        # committed while the other request still holds the busy lead, which waits its turn
-        assert not EngagementEvent.objects.filter(lead=busy).exists()
-        assert sender.is_alive()
-    finally:
-        release.set()
-        holder.join(timeout=20)
-        sender.join(timeout=20)
-
-    results = sent["results"]
-    assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
-    assert Lead.objects.get(pk=free.pk).engagement_score == 10
-    assert EngagementEvent.objects.filter(lead=busy).count() == 1
-
-
-def _hold(lead_pk, holding, release, also=None):
-    """Another request in the middle of its transaction on a lead (and, with `also`,
-    having written something of its own there)."""
+def _hold(lead_pk, holding, release, also):
     from django.db import transaction
 
     try:
@@ -210,31 +148,105 @@ def _hold(lead_pk, holding, release, also=None):
         connection.close()
 
 
-def _waiting_for_locks():
-    """How many other connections wait for a lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND pid <> pg_backend_pid()"
+@contextlib.contextmanager
+def _held(lead, also=None):
+    """Another request in the middle of its transaction on `lead` (with `also`, having
+    written something of its own there first), until the block ends or it is told to
+    let go (the event yielded)."""
+    holding, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(lead.pk, holding, release, also))
+    holder.start()
+    assert holding.wait(timeout=10)
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join(timeout=20)
+
+
+def _sending(events, *, rolled_back=False):
+    """record_events as another request sends them, in a thread of its own; its results
+    (and, `rolled_back` inside a transaction of its own, what that transaction saw of
+    its events before rolling back) land in the dict returned."""
+    from django.db import transaction
+
+    from leads.models import EngagementEvent
+
+    sent = {}
+
+    def send():
+        try:
+            if not rolled_back:
+                sent["results"] = services.record_events(events=events)
+                return
+            with transaction.atomic():
+                sent["results"] = services.record_events(events=events)
+                leads = {item.lead for item in events}
+                sent["seen"] = EngagementEvent.objects.filter(lead__in=leads).count()
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    return sender, sent
+
+
+def _until(condition, failure):
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
+
+
+def _when():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    return timezone.now() - dt.timedelta(minutes=5)
+
+
+def _event(lead, kind, **more):
+    return services.NewEvent(lead=lead.pk, kind=kind, occurred_at=_when(), **more)
+
+
+def _engaged_leads(count):
+    from tests.factories import industrial_criteria
+
+    criteria = industrial_criteria()
+    return [LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(count)]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_does_not_keep_its_other_leads_waiting_for_one_another_request_holds():
+    from leads.models import EngagementEvent
+
+    busy, free = _engaged_leads(2)
+    with _held(busy):
+        sender, sent = _sending([_event(busy, "page_view"), _event(free, "content_download")])
+        _until(
+            lambda: EngagementEvent.objects.filter(lead=free).exists(),
+            "the free lead's event waited for the busy one",
         )
-        return cursor.fetchone()[0]
+        # committed while the other request still holds the busy lead, which waits its turn
+        assert not EngagementEvent.objects.filter(lead=busy).exists()
+        assert sender.is_alive()
+    sender.join(timeout=20)
+
+    results = sent["results"]
+    assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
+    assert Lead.objects.get(pk=free.pk).engagement_score == 10  # a download
+    assert EngagementEvent.objects.filter(lead=busy).count() == 1
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_lead_another_request_holds_is_taken_beside_the_batch_not_after_it(monkeypatch):
     """The busy lead's events are stored and scored as soon as the other request lets
     go of it, while the rest of the batch is still being worked on."""
-    import datetime as dt
-    import time
-
-    from django.utils import timezone
-
     from leads.models import EngagementEvent
-    from tests.factories import industrial_criteria
 
-    criteria = industrial_criteria()
-    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
-    holding, release = threading.Event(), threading.Event()
+    busy, free = _engaged_leads(2)
     rest_started, rest_may_finish = threading.Event(), threading.Event()
     original = services._advance
 
@@ -245,40 +257,21 @@ def test_a_lead_another_request_holds_is_taken_beside_the_batch_not_after_it(mon
         return original(leads, *args, **kwargs)
 
     monkeypatch.setattr(services, "_advance", slow_for_the_free_lead)
-    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
-    holder.start()
-    assert holding.wait(timeout=10)
-    when = timezone.now() - dt.timedelta(minutes=5)
-    sent = {}
-
-    def send():
-        try:
-            sent["results"] = services.record_events(
-                events=[
-                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
-                    services.NewEvent(lead=free.pk, kind="page_view", occurred_at=when),
-                ]
-            )
-        finally:
-            connection.close()
-
-    sender = threading.Thread(target=send)
-    sender.start()
     try:
-        assert rest_started.wait(timeout=10)
-        release.set()  # the other request commits; the batch is still on its other lead
-        deadline = time.monotonic() + 10
-        while not EngagementEvent.objects.filter(lead=busy).exists():
-            assert time.monotonic() < deadline, "the busy lead waited for the rest of the batch"
-            time.sleep(0.05)
-        assert Lead.objects.get(pk=busy.pk).engagement_score == 10  # a download
-        assert not EngagementEvent.objects.filter(lead=free).exists()
-        assert sender.is_alive()  # the request answers once both are done
+        with _held(busy) as release:
+            sender, sent = _sending([_event(busy, "content_download"), _event(free, "page_view")])
+            assert rest_started.wait(timeout=10)
+            release.set()  # the other request commits; the batch is still on its other lead
+            _until(
+                lambda: EngagementEvent.objects.filter(lead=busy).exists(),
+                "the busy lead waited for the rest of the batch",
+            )
+            assert Lead.objects.get(pk=busy.pk).engagement_score == 10  # a download
+            assert not EngagementEvent.objects.filter(lead=free).exists()
+            assert sender.is_alive()  # the request answers once both are done
     finally:
-        release.set()
         rest_may_finish.set()
-        holder.join(timeout=20)
-        sender.join(timeout=20)
+    sender.join(timeout=20)
 
     results = sent["results"]
     assert [(r.created, r.event.lead_id) for r in results] == [(True, busy.pk), (True, free.pk)]
@@ -289,43 +282,16 @@ def test_a_lead_another_request_holds_is_taken_beside_the_batch_not_after_it(mon
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_batch_whose_every_lead_is_held_waits_for_them_and_takes_them():
-    import datetime as dt
-
-    from django.utils import timezone
-
     from leads.models import EngagementEvent
     from tests.factories import industrial_criteria
 
-    criteria = industrial_criteria()
-    busy = LeadFactory(criteria_set=criteria, stage=Stage.NEW)
-    holding, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
-    holder.start()
-    assert holding.wait(timeout=10)
-    when = timezone.now() - dt.timedelta(minutes=5)
-    sent = {}
-
-    def send():
-        try:
-            sent["results"] = services.record_events(
-                events=[
-                    services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
-                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
-                ]
-            )
-        finally:
-            connection.close()
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
+    busy = LeadFactory(criteria_set=industrial_criteria(), stage=Stage.NEW)
+    with _held(busy):
+        sender, sent = _sending([_event(busy, "page_view"), _event(busy, "content_download")])
         sender.join(timeout=0.5)
         assert sender.is_alive()  # waits for the other request
         assert not EngagementEvent.objects.filter(lead=busy).exists()
-    finally:
-        release.set()
-        holder.join(timeout=20)
-        sender.join(timeout=20)
+    sender.join(timeout=20)
 
     assert [r.created for r in sent["results"]] == [True, True]
     lead = Lead.objects.get(pk=busy.pk)
@@ -335,61 +301,47 @@ def test_a_batch_whose_every_lead_is_held_waits_for_them_and_takes_them():
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_inside_a_callers_transaction_a_held_lead_is_waited_for_in_that_transaction():
+    """Nothing is committed beside a caller's transaction: rolled back, it leaves no
+    event, not even the held lead's."""
+    from leads.models import EngagementEvent
+
+    busy, free = _engaged_leads(2)
+    with _held(busy):
+        sender, sent = _sending(
+            [_event(busy, "page_view"), _event(free, "page_view")], rolled_back=True
+        )
+        sender.join(timeout=0.5)
+        assert sender.is_alive()  # waits for the held lead, in its own transaction
+    sender.join(timeout=20)
+
+    assert [r.created for r in sent["results"]] == [True, True]
+    assert sent["seen"] == 2
+    assert not EngagementEvent.objects.filter(lead__in=[busy, free]).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_repeat_racing_in_while_a_lead_is_held_leaves_every_event_stored_once():
     """Another request holds one lead of the batch and is storing an event with the
     same external id as another of the batch's events. The batch's transaction fails on
     that id and takes its own events one by one; the held lead's event, taken beside it,
     is not taken a second time."""
-    import datetime as dt
-    import time
-
-    from django.utils import timezone
-
     from leads.models import EngagementEvent
-    from tests.factories import industrial_criteria
 
-    criteria = industrial_criteria()
-    busy, free, elsewhere = (
-        LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(3)
-    )
-    when = timezone.now() - dt.timedelta(minutes=5)
+    busy, free, elsewhere = _engaged_leads(3)
 
     def store_the_repeat():
         EngagementEvent.objects.create(
-            lead=elsewhere, kind="page_view", occurred_at=when, external_id="crm-42"
+            lead=elsewhere, kind="page_view", occurred_at=_when(), external_id="crm-42"
         )
 
-    holding, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release, store_the_repeat))
-    holder.start()
-    assert holding.wait(timeout=10)
-    sent = {}
-
-    def send():
-        try:
-            sent["results"] = services.record_events(
-                events=[
-                    services.NewEvent(lead=busy.pk, kind="content_download", occurred_at=when),
-                    services.NewEvent(
-                        lead=free.pk, kind="page_view", occurred_at=when, external_id="crm-42"
-                    ),
-                ]
-            )
-        finally:
-            connection.close()
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
+    with _held(busy, also=store_the_repeat):
+        sender, sent = _sending(
+            [_event(busy, "content_download"), _event(free, "page_view", external_id="crm-42")]
+        )
         # the busy lead's transaction waits for its lock, the batch's for the repeat's id
-        deadline = time.monotonic() + 10
-        while _waiting_for_locks() < 2:
-            assert time.monotonic() < deadline, "the batch never met the repeat"
-            time.sleep(0.05)
-    finally:
-        release.set()
-        holder.join(timeout=20)
-        sender.join(timeout=20)
+        _until(lambda: _waiting_for_locks() >= 2, "the batch never met the repeat")
+    sender.join(timeout=20)
 
     busy_result, repeat = sent["results"]
     assert (busy_result.created, busy_result.event.lead_id) == (True, busy.pk)
@@ -399,51 +351,11 @@ def test_a_repeat_racing_in_while_a_lead_is_held_leaves_every_event_stored_once(
     assert EngagementEvent.objects.filter(external_id="crm-42").count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_inside_a_callers_transaction_a_held_lead_is_waited_for_in_that_transaction():
-    """Nothing is committed beside a caller's transaction: rolled back, it leaves no
-    event, not even the held lead's."""
-    import datetime as dt
-
-    from django.db import transaction
-    from django.utils import timezone
-
-    from leads.models import EngagementEvent
-    from tests.factories import industrial_criteria
-
-    criteria = industrial_criteria()
-    busy, free = (LeadFactory(criteria_set=criteria, stage=Stage.ENGAGED) for _ in range(2))
-    holding, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold, args=(busy.pk, holding, release))
-    holder.start()
-    assert holding.wait(timeout=10)
-    when = timezone.now() - dt.timedelta(minutes=5)
-    sent = {}
-
-    def send():
-        try:
-            with transaction.atomic():
-                sent["results"] = services.record_events(
-                    events=[
-                        services.NewEvent(lead=busy.pk, kind="page_view", occurred_at=when),
-                        services.NewEvent(lead=free.pk, kind="page_view", occurred_at=when),
-                    ]
-                )
-                sent["seen"] = EngagementEvent.objects.filter(lead__in=[busy, free]).count()
-                transaction.set_rollback(True)
-        finally:
-            connection.close()
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
-        sender.join(timeout=0.5)
-        assert sender.is_alive()  # waits for the held lead, in its own transaction
-    finally:
-        release.set()
-        holder.join(timeout=20)
-        sender.join(timeout=20)
-
-    assert [r.created for r in sent["results"]] == [True, True]
-    assert sent["seen"] == 2
-    assert not EngagementEvent.objects.filter(lead__in=[busy, free]).exists()
+def _waiting_for_locks():
+    """How many other connections wait for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
