@@ -2,9 +2,10 @@
 database connection: a transaction that has to wait for a lock another request holds
 can wait there while the request goes on with the rest of its work.
 
-One helper thread per process (created on first use, and again in a forked child), so
-that its connection is opened once and kept as long as Django keeps a request's
-(CONN_MAX_AGE); jobs from several threads of one process take their turn. A job must not
+One helper thread per process, created on first use (a forked child, such as a gunicorn
+or Celery worker, starts with none and creates its own), so that its connection is
+opened once and kept as long as Django keeps a request's (CONN_MAX_AGE); jobs from
+several threads of one process take their turn. A job must not
 wait for the transaction of the request that handed it over: that request waits for the
 job only after it has committed.
 """
@@ -22,7 +23,16 @@ from django.db import close_old_connections, connections
 T = TypeVar("T")
 
 _guard = threading.Lock()
-_helper: tuple[int, ThreadPoolExecutor] | None = None
+_helper: ThreadPoolExecutor | None = None
+
+
+def _forget_the_parents() -> None:
+    # in a forked child: the parent's thread is not there, and its lock may be held
+    global _guard, _helper
+    _guard, _helper = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_forget_the_parents)
 
 
 def _run(job: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -39,9 +49,9 @@ def run_beside(job: Callable[..., T], *args: Any) -> Future[T]:
     future gives its result or raises its error."""
     global _helper
     with _guard:
-        if _helper is None or _helper[0] != os.getpid():
-            _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="handoff-beside"))
-        executor = _helper[1]
+        if _helper is None:
+            _helper = ThreadPoolExecutor(1, thread_name_prefix="handoff-beside")
+        executor = _helper
     return executor.submit(_run, job, args)
 
 
@@ -50,6 +60,6 @@ def stop() -> None:
     global _helper
     with _guard:
         helper, _helper = _helper, None
-    if helper is not None and helper[0] == os.getpid():
-        helper[1].submit(connections.close_all).result()
-        helper[1].shutdown(wait=True)
+    if helper is not None:
+        helper.submit(connections.close_all).result()
+        helper.shutdown(wait=True)

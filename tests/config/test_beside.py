@@ -63,3 +63,21 @@ def test_stopping_closes_the_helpers_connection_and_a_later_job_opens_another():
     assert _gone(before)
     after = beside.run_beside(_backend_pid).result(timeout=10)
     assert after != before
+
+
+@pytest.mark.django_db
+def test_a_forked_process_gets_a_helper_of_its_own():
+    """gunicorn and Celery fork their workers: a child must not hand its jobs to the
+    parent's helper thread, which the child does not have."""
+    import os
+
+    assert beside.run_beside(lambda: "parent").result(timeout=10) == "parent"
+    child = os.fork()
+    if child == 0:  # the child: no database, no pytest, just the helper
+        try:
+            answer = beside.run_beside(lambda: os.getpid()).result(timeout=5)
+            os._exit(0 if answer == os.getpid() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
