@@ -5,9 +5,9 @@ can wait there while the request goes on with the rest of its work.
 One helper thread per process, created on first use (a forked child, such as a gunicorn
 or Celery worker, starts with none and creates its own), so that its connection is
 opened once and kept as long as Django keeps a request's (CONN_MAX_AGE); jobs from
-several threads of one process take their turn. A job must not
-wait for the transaction of the request that handed it over: that request waits for the
-job only after it has committed.
+several threads of one process take their turn. A job must not wait for the transaction
+of the request that handed it over: that request waits for the job only after it has
+committed.
 """
 
 from __future__ import annotations
