@@ -9,8 +9,7 @@ from config import beside
 
 
 def _backend_pid() -> int:
-    from django.db import connection
-
+    # `connection` is the calling thread's own: the helper's, in a job
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]

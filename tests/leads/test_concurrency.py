@@ -199,6 +199,16 @@ def _until(condition, failure):
         time.sleep(0.05)
 
 
+def _waiting_for_locks():
+    """How many other connections wait for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
 def _when():
     import datetime as dt
 
@@ -349,13 +359,3 @@ def test_a_repeat_racing_in_while_a_lead_is_held_leaves_every_event_stored_once(
     assert EngagementEvent.objects.filter(lead=busy).count() == 1
     assert not EngagementEvent.objects.filter(lead=free).exists()
     assert EngagementEvent.objects.filter(external_id="crm-42").count() == 1
-
-
-def _waiting_for_locks():
-    """How many other connections wait for a lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
