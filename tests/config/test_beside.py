@@ -1,5 +1,6 @@
 """config.beside: work run beside a request, on a connection of its own."""
 
+import os
 import time
 
 import pytest
@@ -68,8 +69,6 @@ def test_stopping_closes_the_helpers_connection_and_a_later_job_opens_another():
 def test_a_forked_process_gets_a_helper_of_its_own():
     """gunicorn and Celery fork their workers: a child must not hand its jobs to the
     parent's helper thread, which the child does not have."""
-    import os
-
     assert beside.run_beside(lambda: "parent").result(timeout=10) == "parent"
     child = os.fork()
     if child == 0:  # the child: no database, no pytest, just the helper
